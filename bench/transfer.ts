@@ -1,0 +1,141 @@
+/**
+ * `npm run bench:transfer`: put and get through a local network of real host processes.
+ *
+ * Part 1: a bridge and 6 hosts (3 mirrors); put then get 1 GiB and 4 GiB; prints MB/s (of file
+ * bytes; a put moves 3x that to hosts) and the client's peak RSS (VmHWM of the xcloud process).
+ * Part 2: every host limited to 16 MB/s upload; get throughput from 1 host (1 mirror) and from 8
+ * hosts (3 mirrors); prints the ratio. Everything runs in one go so the figures compare side by
+ * side on the same machine state. Sizes can be overridden: BENCH_SIZES=1,4 (GiB), BENCH_SCALE_MIB.
+ */
+import { spawn } from 'node:child_process'
+import { createCipheriv, createHash, randomBytes } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { CLI, LocalNet } from '../src/localnet/localnet.js'
+
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+const PASSWORD = 'bench-password'
+
+async function makeFile(file: string, size: number): Promise<string> {
+  // AES-CTR keystream: random-looking bytes at memory speed.
+  const cipher = createCipheriv('aes-256-ctr', randomBytes(32), randomBytes(16))
+  const zero = Buffer.alloc(4 * MiB)
+  const hash = createHash('sha256')
+  const out = createWriteStream(file)
+  for (let off = 0; off < size; off += zero.length) {
+    const chunk = cipher.update(zero.subarray(0, Math.min(zero.length, size - off)))
+    hash.update(chunk)
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()))
+  }
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())))
+  return hash.digest('hex')
+}
+
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const c of createReadStream(file, { highWaterMark: 4 * MiB })) hash.update(c as Buffer)
+  return hash.digest('hex')
+}
+
+/** Run xcloud; returns wall seconds and peak RSS (bytes) sampled from /proc. */
+function xcloud(home: string, args: string[]): Promise<{ seconds: number; peakRss: number }> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint()
+    const child = spawn(process.execPath, [CLI.xcloud, '--home', home, ...args], { env: { ...process.env, XCLOUD_PASSWORD: PASSWORD }, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => { stderr += d })
+    let peak = 0
+    const sample = async (): Promise<void> => {
+      try {
+        const status = await readFile(`/proc/${child.pid}/status`, 'utf8')
+        const m = /VmHWM:\s+(\d+) kB/.exec(status)
+        if (m) peak = Math.max(peak, Number(m[1]) * 1024)
+      } catch { /* exited */ }
+    }
+    const timer = setInterval(() => void sample(), 50)
+    child.on('exit', (code) => {
+      clearInterval(timer)
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9
+      if (code === 0) resolve({ seconds, peakRss: peak })
+      else reject(new Error(`xcloud ${args.join(' ')} exited ${code}: ${stderr}`))
+    })
+  })
+}
+
+async function newAccount(net: LocalNet, dir: string, email: string): Promise<string> {
+  const home = path.join(dir, `home-${email}`)
+  await xcloud(home, ['register', '--bridge', net.bridgeUrl, '--email', email, '--kdf-n', '1024'])
+  return home
+}
+
+const mbps = (bytes: number, s: number): number => bytes / 1e6 / s
+const fmt = (n: number): string => n.toFixed(1)
+
+async function part1(root: string, sizesGiB: number[]): Promise<void> {
+  const dir = path.join(root, 'p1')
+  const net = await LocalNet.start({ dir, hosts: 6, mirrors: 3 })
+  try {
+    const home = await newAccount(net, dir, 'bench@example.com')
+    console.log('\n## put/get through 6 hosts, 3 mirrors')
+    console.log('| size | put MB/s | put peak RSS MB | get MB/s | get peak RSS MB | identical |')
+    console.log('|---|---|---|---|---|---|')
+    for (const g of sizesGiB) {
+      const size = Math.round(g * GiB)
+      const src = path.join(root, `src-${g}.bin`)
+      const want = await makeFile(src, size)
+      const put = await xcloud(home, ['put', src, `/bench-${g}.bin`])
+      await rm(src)
+      const back = path.join(root, `back-${g}.bin`)
+      const get = await xcloud(home, ['get', `/bench-${g}.bin`, back])
+      const same = (await sha256(back)) === want
+      await rm(back)
+      console.log(`| ${g} GiB | ${fmt(mbps(size, put.seconds))} | ${fmt(put.peakRss / 1e6)} | ${fmt(mbps(size, get.seconds))} | ${fmt(get.peakRss / 1e6)} | ${same ? 'yes' : 'NO'} |`)
+      await xcloud(home, ['rm', `/bench-${g}.bin`])
+    }
+  } finally {
+    await net.close()
+  }
+}
+
+async function scaling(root: string, hosts: number, mirrors: number, sizeMiB: number): Promise<number> {
+  const dir = path.join(root, `scale-${hosts}`)
+  const net = await LocalNet.start({ dir, hosts, mirrors, host: () => ({ maxUploadRate: '16MB/s' }) })
+  try {
+    const home = await newAccount(net, dir, `scale${hosts}@example.com`)
+    const src = path.join(root, `scale-${hosts}.bin`)
+    const want = await makeFile(src, sizeMiB * MiB)
+    await xcloud(home, ['put', src, '/scale.bin'])
+    await rm(src)
+    const back = path.join(root, `scale-back-${hosts}.bin`)
+    const get = await xcloud(home, ['get', '/scale.bin', back])
+    const same = (await sha256(back)) === want
+    await rm(back)
+    const rate = mbps(sizeMiB * MiB, get.seconds)
+    console.log(`| ${hosts} | ${mirrors} | ${sizeMiB} MiB | ${fmt(rate)} | ${same ? 'yes' : 'NO'} |`)
+    return rate
+  } finally {
+    await net.close()
+  }
+}
+
+async function main(): Promise<void> {
+  const root = await mkdtemp(path.join(process.env.BENCH_DIR ?? tmpdir(), 'xcloud-bench-'))
+  const sizes = (process.env.BENCH_SIZES ?? '1,4').split(',').map(Number)
+  try {
+    console.log(`# bench:transfer (${new Date().toISOString()}, node ${process.version})`)
+    await part1(root, sizes)
+    console.log('\n## get scaling, every host limited to 16 MB/s upload')
+    console.log('| hosts | mirrors | file | get MB/s | identical |')
+    console.log('|---|---|---|---|---|')
+    const one = await scaling(root, 1, 1, Number(process.env.BENCH_SCALE_MIB_1 ?? 128))
+    const eight = await scaling(root, 8, 3, Number(process.env.BENCH_SCALE_MIB_8 ?? 512))
+    console.log(`\n8 hosts / 1 host get throughput: ${fmt(eight / one)}x (target >= 6x)`)
+  } finally {
+    await rm(root, { recursive: true, force: true })
+  }
+}
+
+await main()

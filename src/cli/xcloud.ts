@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/** `xcloud`: the drive's command line (argument parsing only; the work is in src/client). */
+import { Command, CommanderError } from 'commander'
+import { XCloudClient } from '../client/client.js'
+import { loginAccount, registerAccount } from '../client/session/account.js'
+import { resolveHome, saveCredentials } from '../client/session/home.js'
+import { formatBytes } from '../shared/units.js'
+import { EXIT_USAGE, action, parseIntOption, progress, readSecret } from './common.js'
+
+const program = new Command()
+program
+  .name('xcloud')
+  .description('X Cloud: an encrypted, decentralized cloud drive')
+  .option('--home <dir>', 'client state folder (default: $XCLOUD_HOME or the XDG config folder)')
+  .exitOverride()
+  .configureOutput({ outputError: (str, write) => write(str) })
+
+const home = (): string => resolveHome(program.opts<{ home?: string }>().home)
+async function client(): Promise<XCloudClient> {
+  return XCloudClient.fromHome(home())
+}
+
+program.command('register')
+  .description('create an account (password from XCLOUD_PASSWORD or stdin) and log this device in')
+  .requiredOption('--bridge <url>', 'bridge URL')
+  .requiredOption('--email <email>', 'account email')
+  .addOption(new (await import('commander')).Option('--kdf-n <n>', 'scrypt cost N (power of two; lower only for tests)').argParser(parseIntOption('--kdf-n')).hideHelp())
+  .action(action(async (o: { bridge: string; email: string; kdfN?: number }) => {
+    const password = await readSecret('XCLOUD_PASSWORD', 'Password: ')
+    const { phrase } = await registerAccount(o.bridge, o.email, password, { kdfN: o.kdfN })
+    const creds = await loginAccount(o.bridge, o.email, password)
+    await saveCredentials(home(), creds)
+    process.stdout.write(`registered ${creds.email}\nrecovery phrase (write it down; it is shown only once):\n${phrase}\n`)
+  }))
+
+program.command('login')
+  .description('log this device in (password from XCLOUD_PASSWORD or stdin)')
+  .requiredOption('--bridge <url>', 'bridge URL')
+  .requiredOption('--email <email>', 'account email')
+  .action(action(async (o: { bridge: string; email: string }) => {
+    const password = await readSecret('XCLOUD_PASSWORD', 'Password: ')
+    const creds = await loginAccount(o.bridge, o.email, password)
+    await saveCredentials(home(), creds)
+    process.stdout.write(`logged in as ${creds.email}\n`)
+  }))
+
+program.command('put')
+  .description('upload a local file')
+  .argument('<local>', 'local file')
+  .argument('<remote>', 'remote path (or existing remote folder)')
+  .action(action(async (local: string, remote: string) => {
+    const c = await client()
+    try {
+      const { size } = await import('node:fs/promises').then((fs) => fs.stat(local)).catch(() => ({ size: 0 }))
+      const bar = progress(size, 'put')
+      const res = await c.put(local, remote, { onProgress: (n) => bar.update(n) })
+      bar.stop()
+      process.stdout.write(`${remote} ${formatBytes(res.node.size)} version ${res.versionId}\n`)
+    } finally { c.close() }
+  }))
+
+program.command('get')
+  .description('download a remote file')
+  .argument('<remote>', 'remote path')
+  .argument('<local>', 'local file (or existing local folder)')
+  .action(action(async (remote: string, local: string) => {
+    const c = await client()
+    try {
+      const node = await c.node(remote)
+      const bar = progress(node.size, 'get')
+      const res = await c.get(remote, local, { onProgress: (n) => bar.update(n) })
+      bar.stop()
+      process.stdout.write(`${res.path} ${formatBytes(res.bytes)}\n`)
+    } finally { c.close() }
+  }))
+
+program.command('ls')
+  .description('list a remote folder')
+  .argument('[remote]', 'remote path', '/')
+  .option('--json', 'print JSON')
+  .action(action(async (remote: string, o: { json?: boolean }) => {
+    const c = await client()
+    try {
+      const entries = await c.tree.list(remote)
+      if (o.json) { process.stdout.write(JSON.stringify(entries, null, 2) + '\n'); return }
+      for (const e of entries) {
+        const kind = e.kind === 'dir' ? 'd' : e.kind === 'symlink' ? 'l' : '-'
+        process.stdout.write(`${kind} ${String(e.size).padStart(12)} ${new Date(e.mtime).toISOString()} ${e.name}\n`)
+      }
+    } finally { c.close() }
+  }))
+
+program.command('mkdir')
+  .description('create a remote folder')
+  .argument('<remote>', 'remote path')
+  .option('-p, --parents', 'create missing parents; no error if it exists')
+  .action(action(async (remote: string, o: { parents?: boolean }) => {
+    const c = await client()
+    try { await c.tree.mkdir(remote, o) } finally { c.close() }
+  }))
+
+program.command('mv')
+  .description('move or rename (atomically replaces an existing file)')
+  .argument('<src>', 'remote source')
+  .argument('<dst>', 'remote destination (or existing folder)')
+  .action(action(async (src: string, dst: string) => {
+    const c = await client()
+    try { await c.tree.move(src, dst) } finally { c.close() }
+  }))
+
+program.command('rm')
+  .description('remove a remote file or folder')
+  .argument('<remote>', 'remote path')
+  .option('-r, --recursive', 'remove folders and their content')
+  .action(action(async (remote: string, o: { recursive?: boolean }) => {
+    const c = await client()
+    try { await c.tree.remove(remote, o) } finally { c.close() }
+  }))
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE)
+  throw err
+}

@@ -1,0 +1,165 @@
+/**
+ * Shard fetcher for one file version: the read half of the transfer engine.
+ *
+ * For each shard it picks the mirror expected to finish first (scoring.ts), starts a hedged second
+ * request at another mirror when the first lags well behind its expected time, verifies the
+ * ciphertext's SHA-256 against the authenticated manifest, falls back to the next mirror on
+ * error, timeout or mismatch, and reports the failing host to the bridge. Only then it decrypts.
+ * Get tokens come from the bridge in windows of shards, fetched lazily and renewed before expiry.
+ */
+import { XError, toXError } from '../../shared/errors.js'
+import { MAX_BATCH_SHARDS, TOKEN_TTL_MS, type ContentInfo, type HostContact, type ReportReason, type ShardMirrors } from '../../shared/protocol.js'
+import { decryptShard, openManifest, sha256Hex, unwrapKey, type Manifest } from '../../shared/crypto/index.js'
+import type { BridgeClient } from '../remote/bridge-client.js'
+import { getShard } from './host-client.js'
+import { HostScores, expectedMs, pickMirror } from './scoring.js'
+import { FILE_KEY_AAD } from './upload.js'
+
+export type FetchBridge = Pick<BridgeClient, 'tokens' | 'report'>
+
+export interface FetcherOptions {
+  /** Shards per token request. */
+  window?: number
+  /** Never hedge sooner than this. */
+  minHedgeMs?: number
+  /** Abort a request when no byte moves for this long. */
+  idleTimeoutMs?: number
+  scores?: HostScores
+}
+
+interface Window {
+  fetchedAt: number
+  shards: Map<number, ShardMirrors>
+  hosts: Record<string, HostContact>
+}
+
+export class ShardFetcher {
+  readonly manifest: Manifest
+  readonly info: ContentInfo
+  private readonly fileKey: Buffer
+  private readonly windows = new Map<number, Promise<Window>>()
+  private readonly windowSize: number
+  readonly scores: HostScores
+
+  constructor(private readonly bridge: FetchBridge, fileWrapKey: Buffer, info: ContentInfo, private readonly opts: FetcherOptions = {}) {
+    this.info = info
+    this.fileKey = unwrapKey(fileWrapKey, info.wrappedKey, FILE_KEY_AAD)
+    this.manifest = openManifest(this.fileKey, Buffer.from(info.manifest, 'base64url'))
+    if (this.manifest.size !== info.size || this.manifest.shards.length !== info.shardCount) {
+      throw new XError('XC_MANIFEST_INVALID', 'bridge metadata disagrees with the authenticated manifest')
+    }
+    this.windowSize = Math.min(opts.window ?? 128, MAX_BATCH_SHARDS)
+    this.scores = opts.scores ?? new HostScores()
+  }
+
+  private window(index: number, refresh = false): Promise<Window> {
+    const start = index - (index % this.windowSize)
+    const cached = this.windows.get(start)
+    if (cached && !refresh) return cached
+    const p = (async (): Promise<Window> => {
+      const count = Math.min(this.windowSize, this.manifest.shards.length - start)
+      const res = await this.bridge.tokens(this.info.versionId, start, count)
+      const shards = new Map<number, ShardMirrors>()
+      for (const s of res.shards) shards.set(s.index, s)
+      return { fetchedAt: Date.now(), shards, hosts: res.hosts }
+    })()
+    this.windows.set(start, p)
+    p.catch(() => { if (this.windows.get(start) === p) this.windows.delete(start) })
+    return p
+  }
+
+  private async mirrorsOf(index: number): Promise<{ entry: ShardMirrors; hosts: Record<string, HostContact> }> {
+    let w = await this.window(index)
+    if (Date.now() - w.fetchedAt > TOKEN_TTL_MS - 60_000) w = await this.window(index, true)
+    const entry = w.shards.get(index)
+    const want = this.manifest.shards[index]!
+    if (!entry || entry.hash !== want.hash || entry.size !== want.size) {
+      throw new XError('XC_MANIFEST_INVALID', `bridge's shard ${index} disagrees with the authenticated manifest`)
+    }
+    return { entry, hosts: w.hosts }
+  }
+
+  /** Fetch, verify and decrypt shard `index`. */
+  async fetch(index: number, signal?: AbortSignal): Promise<Buffer> {
+    const shard = this.manifest.shards[index]
+    if (!shard) throw new XError('XC_BAD_RANGE', `no shard ${index}`)
+    if (shard.size === 0) return Buffer.alloc(0)
+    const { entry, hosts } = await this.mirrorsOf(index)
+    const ciphertext = await this.race(entry, hosts, signal)
+    return decryptShard(this.fileKey, shard.iv, ciphertext)
+  }
+
+  private report(hostId: string, hash: string, reason: ReportReason): void {
+    this.bridge.report({ hostId, hash, reason }).catch(() => { /* best effort: the read already moved on */ })
+  }
+
+  /** Hedged race over the mirrors of one shard; resolves with verified ciphertext. */
+  private race(entry: ShardMirrors, hosts: Record<string, HostContact>, signal?: AbortSignal): Promise<Buffer> {
+    const { hash, size } = entry
+    const untried = entry.mirrors.filter((m) => hosts[m.hostId])
+    const active = new Map<string, AbortController>()
+    let settled = false
+    let lastError: XError | undefined
+    let hedgeTimer: NodeJS.Timeout | undefined
+
+    return new Promise<Buffer>((resolve, reject) => {
+      const finish = (err: XError | null, data?: Buffer): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(hedgeTimer)
+        signal?.removeEventListener('abort', onAbort)
+        for (const [hostId, ac] of active) { ac.abort(); this.scores.cancelled(hostId) }
+        active.clear()
+        if (err) reject(err)
+        else resolve(data!)
+      }
+      const onAbort = (): void => finish(new XError('XC_TIMEOUT', 'read cancelled'))
+      signal?.addEventListener('abort', onAbort)
+
+      const startNext = (): void => {
+        if (settled) return
+        const candidates = untried.map((m) => this.scores.get(m.hostId))
+        const pick = pickMirror(candidates, size)
+        if (!pick) {
+          if (active.size === 0) finish(lastError ? new XError('XC_ALL_MIRRORS_FAILED', `shard ${hash.slice(0, 12)}: ${lastError.message}`) : new XError('XC_ALL_MIRRORS_FAILED', `shard ${hash.slice(0, 12)} has no reachable mirror`))
+          return
+        }
+        const mirror = untried.splice(untried.findIndex((m) => m.hostId === pick.id), 1)[0]!
+        const ac = new AbortController()
+        active.set(mirror.hostId, ac)
+        const expected = expectedMs(pick, size)
+        const { concurrent } = this.scores.begin(mirror.hostId)
+        clearTimeout(hedgeTimer)
+        if (untried.length > 0) {
+          hedgeTimer = setTimeout(() => { if (active.size < 2) startNext() }, Math.max(this.opts.minHedgeMs ?? 250, expected * 3))
+        }
+        getShard(hosts[mirror.hostId]!, mirror.token, hash, size, { signal: ac.signal, idleTimeoutMs: this.opts.idleTimeoutMs })
+          .then((r) => {
+            if (!active.has(mirror.hostId)) return
+            active.delete(mirror.hostId)
+            if (sha256Hex(r.data) !== hash) {
+              this.scores.failure(mirror.hostId)
+              this.report(mirror.hostId, hash, 'mismatch')
+              lastError = new XError('XC_HASH_MISMATCH', `host ${mirror.hostId.slice(0, 12)} returned wrong bytes`)
+              if (active.size === 0) startNext()
+              return
+            }
+            this.scores.success(mirror.hostId, size, r.ms, r.firstByteMs, concurrent)
+            finish(null, r.data)
+          }, (err: unknown) => {
+            if (!active.has(mirror.hostId)) return // we aborted it
+            active.delete(mirror.hostId)
+            this.scores.failure(mirror.hostId)
+            const x = toXError(err)
+            lastError = x
+            const tokenProblem = x.code.startsWith('XC_TOKEN')
+            if (!tokenProblem) {
+              this.report(mirror.hostId, hash, x.code === 'XC_TIMEOUT' ? 'timeout' : x.code === 'XC_SIZE_MISMATCH' ? 'mismatch' : 'error')
+            }
+            if (active.size === 0) startNext()
+          })
+      }
+      startNext()
+    })
+  }
+}
