@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander'
 import { XCloudClient } from '../client/client.js'
 import { loginAccount, registerAccount } from '../client/session/account.js'
 import { resolveHome, saveCredentials } from '../client/session/home.js'
+import { XError } from '../shared/errors.js'
 import { formatBytes } from '../shared/units.js'
 import { EXIT_USAGE, action, parseIntOption, progress, readSecret } from './common.js'
 
@@ -115,6 +116,24 @@ program.command('rm')
   .action(action(async (remote: string, o: { recursive?: boolean }) => {
     const c = await client()
     try { await c.tree.remove(remote, o) } finally { c.close() }
+  }))
+
+program.command('up')
+  .description('start a local bridge and hosts with your account (Ctrl-C stops everything)')
+  .option('--hosts <n>', 'number of hosts', parseIntOption('--hosts'), 6)
+  .option('--dir <dir>', 'data folder', './.xcloud')
+  .option('--mount <dir>', 'mount point of the drive', './XCloud')
+  .action(action(async (o: { hosts: number; dir: string; mount: string }) => {
+    if (o.hosts < 1 || o.hosts > 64) throw new XError('XC_USAGE', '--hosts must be 1..64')
+    const { up } = await import('../localnet/up.js')
+    const running = await up({ ...o, log: (line) => process.stdout.write(line + '\n') })
+    process.stdout.write('X Cloud is up. Press Ctrl-C to stop.\n')
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve)
+      process.once('SIGTERM', resolve)
+    })
+    process.stdout.write('stopping…\n')
+    await running.close()
   }))
 
 try {

@@ -34,6 +34,8 @@ export interface LocalNetOptions {
   hosts?: number
   mirrors?: number
   host?: (index: number) => HostSpec
+  /** Bridge listen address (default 127.0.0.1:0). */
+  bridgeListen?: string
   /** Extra `xbridge serve` flags. */
   bridgeArgs?: string[]
   /** Extra `xcore serve` flags. */
@@ -116,7 +118,7 @@ export class LocalNet {
 
   async startBridge(): Promise<void> {
     await mkdir(this.bridgeDir, { recursive: true })
-    const args = ['serve', '--data', this.bridgeDir, '--listen', '127.0.0.1:0', ...this.logArgs(), ...(this.opts.bridgeArgs ?? [])]
+    const args = ['serve', '--data', this.bridgeDir, '--listen', this.opts.bridgeListen ?? '127.0.0.1:0', ...this.logArgs(), ...(this.opts.bridgeArgs ?? [])]
     if (this.opts.mirrors) args.push('--mirrors', String(this.opts.mirrors))
     const { proc, url } = await spawnListening(CLI.xbridge, args, path.join(this.opts.dir, 'bridge.log'))
     this.bridge = proc

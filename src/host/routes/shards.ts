@@ -1,0 +1,134 @@
+/**
+ * PUT and GET /shards/:hash. Every request carries a bridge-signed transfer token scoped to one
+ * shard, one host and one operation; the host checks it against the bridge key pinned at init and
+ * never learns who the client is. A successful PUT answers a signed receipt, the host's word that
+ * the shard is durably stored, which the client hands to the bridge at commit.
+ */
+import { pipeline } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { KeyObject } from 'node:crypto'
+import { createHash } from 'node:crypto'
+import { XError, xerr } from '../../shared/errors.js'
+import { HASH_RE, signReceipt, tokenFromHeader, verifyTransferToken, type Receipt, type TokenOp, type TransferClaims } from '../../shared/tokens.js'
+import type { ShardStore } from '../storage/shard-store.js'
+import { Throttle, type TrafficCounter } from '../bandwidth/throttle.js'
+import type { TokenBucket } from '../bandwidth/token-bucket.js'
+import { decideRange } from './range.js'
+
+export interface ShardRouteDeps {
+  store: Pick<ShardStore, 'put' | 'openRead' | 'reserve' | 'sizeOf'>
+  hostId: string
+  hostKey: KeyObject
+  bridgeKey: KeyObject
+  /** Throttles bytes the host receives (PUT bodies); null = unlimited. */
+  inBucket: TokenBucket | null
+  /** Throttles bytes the host sends (GET bodies); null = unlimited. */
+  outBucket: TokenBucket | null
+  traffic: TrafficCounter
+}
+
+/** Disk reads come in large pieces: fewer syscalls and larger TLS writes. */
+const READ_CHUNK = 1024 * 1024
+
+type ShardRequest = FastifyRequest<{ Params: { hash: string } }>
+
+export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps): void {
+  app.put('/shards/:hash', (req: ShardRequest, reply) => putShard(deps, req, reply))
+  app.get('/shards/:hash', (req: ShardRequest, reply) => getShard(deps, req, reply))
+}
+
+function authorize(deps: ShardRouteDeps, req: ShardRequest, op: TokenOp): { hash: string; claims: TransferClaims } {
+  const hash = req.params.hash
+  if (!HASH_RE.test(hash)) throw xerr('XC_BAD_HASH')
+  const header = req.headers.authorization
+  const token = tokenFromHeader(header)
+  // A header that is there but not `XC-Token <t>` is a broken token, not a missing one.
+  if (header !== undefined && token === undefined) throw xerr('XC_TOKEN_INVALID', 'Authorization must be "XC-Token <token>"')
+  const claims = verifyTransferToken(deps.bridgeKey, token, { op, hash, host: deps.hostId })
+  return { hash, claims }
+}
+
+async function putShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyReply): Promise<Receipt> {
+  const { hash, claims } = authorize(deps, req, 'put')
+  const size = claims.size!
+  const lengthHeader = req.headers['content-length']
+  if (lengthHeader === undefined) throw xerr('XC_LENGTH_REQUIRED')
+  const length = Number(lengthHeader)
+  if (length !== size) throw xerr('XC_SIZE_MISMATCH', `Content-Length ${lengthHeader} differs from the token's size ${size}`, { expected: size })
+
+  // Until the body stream is created, an early error lets Node discard the unread body and keep
+  // the connection; after that, a failure mid-body must close it (see readFailed).
+  const existing = await deps.store.sizeOf(hash)
+  if (existing === size) {
+    // Idempotent: read the bytes anyway and check them, so a client that sends garbage learns it
+    // even when the host already has the real shard.
+    try {
+      const digest = await hashStream(bodyOf(deps, req))
+      if (digest !== hash) throw xerr('XC_HASH_MISMATCH', `received bytes hash to ${digest}, not ${hash}`)
+    } catch (err) {
+      throw readFailed(req, reply, err)
+    }
+    return reply.code(200).send(receiptFor(deps, hash, size))
+  }
+
+  const reservation = deps.store.reserve(size)
+  try {
+    const { created } = await deps.store.put(hash, size, bodyOf(deps, req))
+    return reply.code(created ? 201 : 200).send(receiptFor(deps, hash, size))
+  } catch (err) {
+    throw readFailed(req, reply, err)
+  } finally {
+    reservation.release()
+  }
+}
+
+function bodyOf(deps: ShardRouteDeps, req: ShardRequest): AsyncIterable<Buffer> {
+  return pipeline(req.raw, new Throttle(deps.inBucket, deps.traffic.countIn), () => {})
+}
+
+/**
+ * A failure while the body was being read: if part of it is still unread the connection cannot
+ * carry another request, so ask for it to close. A client that went away is not a host bug.
+ */
+function readFailed(req: ShardRequest, reply: FastifyReply, err: unknown): unknown {
+  if (!req.raw.complete) reply.header('connection', 'close')
+  if (err instanceof XError) return err
+  if (req.raw.destroyed && !req.raw.complete) return xerr('XC_BAD_REQUEST', 'upload aborted before the whole body arrived')
+  return err
+}
+
+async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { hash } = authorize(deps, req, 'get')
+  const { fh, size } = await deps.store.openRead(hash)
+  const range = decideRange(req.headers.range, size)
+  if (range.kind === 'unsatisfiable') {
+    await fh.close()
+    reply.header('content-range', `bytes */${size}`)
+    throw xerr('XC_BAD_RANGE', `cannot serve range "${req.headers.range}" of a ${size}-byte shard`, { size })
+  }
+  const start = range.kind === 'partial' ? range.start : 0
+  const end = range.kind === 'partial' ? range.end : size - 1
+  reply.header('content-type', 'application/octet-stream')
+  reply.header('accept-ranges', 'bytes')
+  reply.header('content-length', String(end - start + 1))
+  if (range.kind === 'partial') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`)
+  if (size === 0) {
+    await fh.close()
+    return reply.send(Buffer.alloc(0))
+  }
+  const file = fh.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true })
+  const out = pipeline(file, new Throttle(deps.outBucket, deps.traffic.countOut), (err) => {
+    if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') req.log.warn({ err, hash }, 'shard read failed')
+  })
+  return reply.send(out)
+}
+
+function receiptFor(deps: ShardRouteDeps, hash: string, size: number): Receipt {
+  return signReceipt(deps.hostKey, { host: deps.hostId, h: hash, size, at: Date.now() })
+}
+
+async function hashStream(body: AsyncIterable<Buffer>): Promise<string> {
+  const h = createHash('sha256')
+  for await (const chunk of body) h.update(chunk)
+  return h.digest('hex')
+}

@@ -1,0 +1,186 @@
+/**
+ * X Core, the host: stores shards and serves them over HTTPS.
+ *
+ * Words: a **shard** is an encrypted piece of a file (≤ 2 MiB), named by the SHA-256 of its bytes.
+ * A **mirror** is one host holding one shard; the bridge places several mirrors per shard. A
+ * **transfer token** is the bridge's Ed25519-signed permission to put or get one shard on one host
+ * until it expires. A **receipt** is this host's signature that it durably stored a shard.
+ *
+ * Invariants:
+ * - No request touches a shard without a valid token for exactly that shard, host and operation,
+ *   verified against the bridge key pinned at init.
+ * - A shard is visible under shards/ only once its bytes matched its name and were fsynced
+ *   (storage/shard-store.ts); a receipt is signed only after that.
+ * - Accepted uploads never exceed capacity: space is reserved before the body is read.
+ * - Bad input is a 4xx with a stable XC_ code, never a 5xx and never a crash.
+ * - Bandwidth limits hold on the wire: one token bucket per direction shared by all connections.
+ * - The bridge being away never stops the host from serving (bridge/announce.ts retries).
+ *
+ * Layout: config.ts (data folder), init.ts, tls/ (certificate), storage/ (shards on disk),
+ * bandwidth/ (token bucket, throttling), routes/ (HTTP), bridge/ (announce and heartbeat).
+ */
+import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { performance } from 'node:perf_hooks'
+import type { Socket } from 'node:net'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { XError } from '../shared/errors.js'
+import { installErrorHandlers } from '../shared/http/fastify-errors.js'
+import { hostIdOf, privateKeyObject, publicKeyObject } from '../shared/tokens.js'
+import { parseListen } from '../shared/units.js'
+import { startBridgeLink, type BridgeLink } from './bridge/announce.js'
+import { TrafficCounter } from './bandwidth/throttle.js'
+import { TokenBucket } from './bandwidth/token-bucket.js'
+import { hostPaths, loadConfig } from './config.js'
+import { registerPingRoute } from './routes/ping.js'
+import { registerShardRoutes } from './routes/shards.js'
+import { ShardStore } from './storage/shard-store.js'
+import { fingerprintOf, isWildcard } from './tls/fingerprint.js'
+
+export interface StartHostOptions {
+  dataDir: string
+  /** Heartbeat interval; default: the bridge's hint, else 30 s. */
+  heartbeatMs?: number
+  /** pino level; default 'warn'. */
+  logLevel?: string
+}
+
+export interface RunningHost {
+  /** https://HOST:PORT with the real port. */
+  url: string
+  hostId: string
+  /** SHA-256 certificate fingerprint, `AB:CD:…`. */
+  fingerprint: string
+  certPem: string
+  /** Stop accepting, let transfers in flight finish (up to ~5 s), stop talking to the bridge. */
+  close(): Promise<void>
+}
+
+/** How long close() lets in-flight transfers run before cutting them. */
+const CLOSE_GRACE_MS = 5000
+
+export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
+  const paths = hostPaths(opts.dataDir)
+  const config = await loadConfig(opts.dataDir)
+  const [keyPem, certPem] = await Promise.all([readFile(paths.tlsKey, 'utf8'), readFile(paths.tlsCert, 'utf8')])
+  const fingerprint = fingerprintOf(certPem)
+  const hostId = hostIdOf(config.publicKey)
+  const hostKey = privateKeyObject(config.privateKey)
+  const bridgeKey = publicKeyObject(config.bridgePublicKey)
+  const store = await ShardStore.open({ shardsDir: paths.shards, tmpDir: paths.tmp, capacity: config.capacity })
+  const traffic = new TrafficCounter()
+  const startedAt = performance.now()
+
+  const app = createApp({ keyPem, certPem, logLevel: opts.logLevel ?? 'warn' })
+  registerPingRoute(app, hostId, store)
+  registerShardRoutes(app, {
+    store,
+    hostId,
+    hostKey,
+    bridgeKey,
+    inBucket: config.maxDownloadRate ? new TokenBucket(config.maxDownloadRate, undefined, performance.now()) : null,
+    outBucket: config.maxUploadRate ? new TokenBucket(config.maxUploadRate, undefined, performance.now()) : null,
+    traffic,
+  })
+
+  // A stale url file from an earlier run would point readers at a dead port.
+  await rm(paths.url, { force: true })
+  const listen = parseListen(config.listen)
+  await app.listen({ host: listen.host, port: listen.port })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : listen.port
+  const urlHost = isWildcard(listen.host) ? '127.0.0.1' : listen.host
+  const url = `https://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${port}`
+  await writeFile(paths.url + '.tmp', url, { mode: 0o644 })
+  await rename(paths.url + '.tmp', paths.url)
+
+  const link: BridgeLink = startBridgeLink({
+    bridge: config.bridge,
+    signer: { hostId, privateKey: hostKey },
+    ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
+    log: app.log,
+    announce: () => ({
+      publicKey: config.publicKey,
+      url,
+      fingerprint,
+      cert: certPem,
+      capacity: config.capacity,
+      used: store.used,
+      region: config.region,
+      maxUploadRate: config.maxUploadRate,
+      maxDownloadRate: config.maxDownloadRate,
+    }),
+    heartbeat: () => ({
+      capacity: config.capacity,
+      used: store.used,
+      shards: store.count,
+      bytesIn: traffic.bytesIn,
+      bytesOut: traffic.bytesOut,
+      uptimeMs: Math.round(performance.now() - startedAt),
+    }),
+  })
+
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      link.stop()
+      const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS)
+      // Keep-alive connections whose transfer finishes during the grace period become idle later;
+      // close those as they appear instead of waiting for the client to hang up.
+      const idle = setInterval(() => app.server.closeIdleConnections(), 100)
+      try {
+        await app.close()
+      } finally {
+        clearTimeout(force)
+        clearInterval(idle)
+        await rm(paths.url, { force: true }).catch(() => {})
+      }
+    })())
+
+  return { url, hostId, fingerprint, certPem, close }
+}
+
+function createApp(o: { keyPem: string; certPem: string; logLevel: string }): FastifyInstance {
+  const app = Fastify({
+    // Passed to https.createServer: TLS identity plus Node's HTTP limits.
+    https: { key: o.keyPem, cert: o.certPem, maxHeaderSize: 16 * 1024 },
+    // Logs go to stderr: stdout carries the `listening …` line that scripts wait for.
+    logger: { level: o.logLevel, stream: process.stderr },
+    // Clients hold connections across many shards; outlive their idle pools.
+    keepAliveTimeout: 65_000,
+    // A whole request may take long when a low rate limit is shared by many uploads (2 MiB at
+    // 8 KiB/s is over 4 minutes); a stuck client is still cut off eventually.
+    requestTimeout: 15 * 60_000,
+    routerOptions: { maxParamLength: 256 },
+    clientErrorHandler: answerClientError,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+  })
+  installErrorHandlers(app)
+  // Shard bodies are streamed by the route itself, whatever their declared type; no other route
+  // takes a body, so nothing is ever buffered by a parser.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
+  return app
+}
+
+/**
+ * Requests Node rejects before fastify sees them (headers too large, garbage on the wire, a
+ * request that took too long) still get the project's error shape, and the connection closes,
+ * since the parser cannot resume mid-stream.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const x =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new XError('XC_TIMEOUT', 'request took too long')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? new XError('XC_BAD_REQUEST', 'request headers too large (limit 16 KiB)')
+        : new XError('XC_BAD_REQUEST', 'malformed HTTP request')
+  const body = JSON.stringify(x.toJSON())
+  socket.end(
+    `HTTP/1.1 ${x.status} ${x.status === 504 ? 'Gateway Timeout' : 'Bad Request'}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
+}
