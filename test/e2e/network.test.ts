@@ -6,14 +6,14 @@ import t from 'tap'
 import { readFile, readdir, writeFile, stat, open } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { newUser, randomFile, sha256File, shardPath, startNetwork, type HostRow, type ShardRow } from '../helpers/network.js'
+import { workdir, newUser, randomFile, sha256File, shardPath, startNetwork, type HostRow, type ShardRow } from '../helpers/network.js'
 
 const MiB = 1024 * 1024
 
 t.test('64 MiB round trip, 3 distinct mirrors, survives dead and lying hosts', async (t) => {
   const net = await startNetwork(t, { hosts: 6 })
   const alice = await newUser(t, net, 'alice@example.com')
-  const dir = t.testdir()
+  const dir = workdir(t)
   const src = path.join(dir, 'big.bin')
   const want = await randomFile(src, 64 * MiB)
 
@@ -38,7 +38,10 @@ t.test('64 MiB round trip, 3 distinct mirrors, survives dead and lying hosts', a
   await alice.ok('get', '/data/big.bin', back2)
   t.equal(await sha256File(back2), want, 'byte-identical with 2 of 6 hosts down')
 
-  // A live host lies: every shard file it stores is overwritten with garbage of the same size.
+  // The two come back; then a host lies: every shard file it stores is overwritten with garbage
+  // of the same size (each shard keeps two honest mirrors).
+  await net.startHost(0)
+  await net.startHost(1)
   const liar = net.hosts[2]!
   let corrupted = 0
   for (const s of shards.filter((s) => s.hosts.includes(liar.id))) {
@@ -57,7 +60,7 @@ t.test('64 MiB round trip, 3 distinct mirrors, survives dead and lying hosts', a
 t.test('the bridge and hosts never see names or plaintext', async (t) => {
   const net = await startNetwork(t, { hosts: 4 })
   const bob = await newUser(t, net, 'bob@example.com')
-  const dir = t.testdir()
+  const dir = workdir(t)
   const marker = Buffer.from('XCLOUD-PLAINTEXT-MARKER-6f1d2c9a-0b7e-4f53-9c1e-8a2b3c4d5e6f-END!').subarray(0, 64)
   t.equal(marker.length, 64)
   const names = ['Quarterly-Secret-Plans-Zq81.txt', 'folder-Kx7Lm2-private']
@@ -93,7 +96,7 @@ t.test('the bridge and hosts never see names or plaintext', async (t) => {
 t.test('tokens bind one shard to one host and expire', async (t) => {
   const net = await startNetwork(t, { hosts: 3, mirrors: 3 })
   const carol = await newUser(t, net, 'carol@example.com')
-  const file = path.join(t.testdir(), 'f.bin')
+  const file = path.join(workdir(t), 'f.bin')
   await writeFile(file, randomBytes(3 * MiB))
   await carol.ok('put', file, '/f.bin')
   const { BridgeClient } = await import('../../src/client/remote/bridge-client.js')
@@ -132,14 +135,14 @@ t.test('user B cannot list, read or get tokens for user A', async (t) => {
   const net = await startNetwork(t, { hosts: 3 })
   const a = await newUser(t, net, 'a@example.com')
   const b = await newUser(t, net, 'b@example.com')
-  const file = path.join(t.testdir(), 'mine.txt')
+  const file = path.join(workdir(t), 'mine.txt')
   await writeFile(file, 'only for a')
   await a.ok('put', file, '/mine.txt')
   const aLs = JSON.parse(await a.ok('ls', '/', '--json')) as Array<{ id: string; name: string; versionId: string }>
   const mine = aLs.find((e) => e.name === 'mine.txt')!
   t.ok(mine, 'a sees her file')
   t.same(JSON.parse(await b.ok('ls', '/', '--json')), [], 'b sees an empty drive')
-  const r = await b.xcloud('get', '/mine.txt', path.join(t.testdir(), 'stolen'))
+  const r = await b.xcloud('get', '/mine.txt', path.join(workdir(t), 'stolen'))
   t.not(r.code, 0, 'b cannot get a path of a')
 
   const { BridgeClient } = await import('../../src/client/remote/bridge-client.js')
@@ -154,7 +157,7 @@ t.test('user B cannot list, read or get tokens for user A', async (t) => {
   await t.rejects(asB.tokens(mine.versionId, 0, 1), { code: 'XC_NOT_FOUND' }, 'b cannot get tokens for a version of a')
   await t.rejects(asB.move(mine.id, { parentId: (await asB.root()).id, nameHash: 'a'.repeat(64), encName: 'AAAA' }), { code: 'XC_NOT_FOUND' }, 'b cannot move a file of a')
   await t.rejects(asB.deleteNode(mine.id), { code: 'XC_NOT_FOUND' }, 'b cannot delete a file of a')
-  const still = path.join(t.testdir(), 'still.txt')
+  const still = path.join(workdir(t), 'still.txt')
   await a.ok('get', '/mine.txt', still)
   t.equal(await readFile(still, 'utf8'), 'only for a', 'a still has her file')
   void stat; void open

@@ -4,7 +4,7 @@
  */
 import { execFile, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream, mkdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Test } from 'tap'
@@ -14,8 +14,26 @@ import { CLI, LocalNet, type LocalNetOptions } from '../../src/localnet/localnet
 export const TEST_KDF_N = 1024
 export const PASSWORD = 'correct horse battery staple'
 
+const workdirs = new WeakMap<Test, string>()
+let counter = 0
+
+/**
+ * A fresh folder inside the test's fixture folder. (tap's t.testdir() empties the folder each
+ * time it is called, so everything here goes through this one call per test.)
+ */
+export function workdir(t: Test, name = `d${++counter}`): string {
+  let root = workdirs.get(t)
+  if (!root) {
+    root = t.testdir()
+    workdirs.set(t, root)
+  }
+  const dir = path.join(root, name)
+  mkdirSync(dir, { recursive: true })
+  return dir
+}
+
 export async function startNetwork(t: Test, opts: Partial<LocalNetOptions> = {}): Promise<LocalNet> {
-  const dir = opts.dir ?? t.testdir()
+  const dir = opts.dir ?? workdir(t, `net${++counter}`)
   const net = await LocalNet.start({ hosts: 6, ...opts, dir })
   t.teardown(() => net.close())
   return net
@@ -50,7 +68,7 @@ export interface User {
   ok(...args: string[]): Promise<string>
 }
 
-export async function newUser(t: Test, net: LocalNet, email: string, home = path.join(t.testdir(), `home-${email}`)): Promise<User> {
+export async function newUser(t: Test, net: LocalNet, email: string, home = workdir(t, `home-${email}`)): Promise<User> {
   const xcloud = (...args: string[]): Promise<RunResult> => run(CLI.xcloud, ['--home', home, ...args], { env: { XCLOUD_PASSWORD: PASSWORD } })
   const ok = async (...args: string[]): Promise<string> => {
     const r = await xcloud(...args)

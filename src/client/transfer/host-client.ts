@@ -100,7 +100,7 @@ export async function putShard(host: HostContact, token: string, hash: string, d
  */
 export async function getShard(host: HostContact, token: string, hash: string, size: number, opts: RequestOptions = {}): Promise<{ data: Buffer } & TransferTiming> {
   const start = performance.now()
-  const res = await request(host, 'GET', `/shards/${hash}`, { authorization: `XC-Token ${token}` }, null, opts)
+  const res = await request(host, 'GET', `/shards/${hash}`, token ? { authorization: `XC-Token ${token}` } : {}, null, opts)
   const firstByteMs = performance.now() - start
   if (res.statusCode !== 200) throw await errorFrom(res)
   const data = Buffer.allocUnsafe(size)

@@ -1,0 +1,107 @@
+/**
+ * The host registry over HTTP: announce (register or update, key in the body) and heartbeat
+ * (signed with the registered key), plus client reports of hosts that failed them.
+ */
+import { X509Certificate } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { xerr } from '../../shared/errors.js'
+import type { AnnounceRequest, AnnounceResponse, HeartbeatRequest, HostReport } from '../../shared/protocol.js'
+import { hostIdOf } from '../../shared/tokens.js'
+import type { SessionHook } from '../auth/session.js'
+import { userOf } from '../auth/session.js'
+import type { BridgeContext } from '../context.js'
+import { rawBodyOf } from '../http/json-body.js'
+import { hash, hostId, nullable, obj, str, uint } from '../http/schemas.js'
+import type { ShardStore } from '../shards/store.js'
+import { claimedHostId, verifyHostRequest, type SignedRequestParts } from './signature.js'
+import type { HostStore } from './store.js'
+
+export const HEARTBEAT_MS = 30_000
+
+export interface HostRouteDeps {
+  ctx: Pick<BridgeContext, 'now'>
+  hosts: Pick<HostStore, 'upsertHost' | 'heartbeat' | 'getHost' | 'recordFailure'>
+  shards: Pick<ShardStore, 'userHasShard'>
+  requireSession: SessionHook
+}
+
+const announceBody = obj({
+  publicKey: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+  url: str(2048, 8),
+  fingerprint: { type: 'string', pattern: '^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}$' },
+  cert: str(16384, 1),
+  capacity: uint(),
+  used: uint(),
+  region: str(64),
+  maxUploadRate: nullable(uint()),
+  maxDownloadRate: nullable(uint()),
+})
+
+const heartbeatBody = obj({ capacity: uint(), used: uint(), shards: uint(), bytesIn: uint(), bytesOut: uint(), uptimeMs: uint() })
+
+function signedParts(req: FastifyRequest): SignedRequestParts {
+  return { method: req.method, path: req.url.split('?')[0]!, headers: req.headers, rawBody: rawBodyOf(req) }
+}
+
+/** The announced URL is https://HOST:PORT and the certificate is the one the fingerprint names. */
+function checkAnnounce(a: AnnounceRequest): void {
+  let url: URL
+  try {
+    url = new URL(a.url)
+  } catch {
+    throw xerr('XC_BAD_REQUEST', 'url is not a URL')
+  }
+  if (url.protocol !== 'https:' || url.username || url.password || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    throw xerr('XC_BAD_REQUEST', 'url must be https://HOST:PORT')
+  }
+  let cert: X509Certificate
+  try {
+    if (!a.cert.includes('-----BEGIN CERTIFICATE-----')) throw new Error('not PEM')
+    cert = new X509Certificate(a.cert)
+  } catch {
+    throw xerr('XC_BAD_REQUEST', 'cert is not a PEM certificate')
+  }
+  if (cert.fingerprint256.toUpperCase() !== a.fingerprint.toUpperCase()) {
+    throw xerr('XC_BAD_REQUEST', 'fingerprint does not match the certificate')
+  }
+}
+
+export function registerHostRoutes(app: FastifyInstance, d: HostRouteDeps): void {
+  const { ctx, hosts } = d
+
+  app.post<{ Body: AnnounceRequest }>('/v1/hosts/announce', { schema: { body: announceBody } }, async (req): Promise<AnnounceResponse> => {
+    const parts = signedParts(req)
+    const id = claimedHostId(parts)
+    const a = req.body
+    if (hostIdOf(a.publicKey) !== id) throw xerr('XC_HOST_SIGNATURE', 'host id is not the hash of the public key')
+    const now = ctx.now()
+    verifyHostRequest(parts, a.publicKey, now)
+    checkAnnounce(a)
+    hosts.upsertHost(id, { ...a, fingerprint: a.fingerprint.toUpperCase() }, now)
+    return { hostId: id, heartbeatMs: HEARTBEAT_MS }
+  })
+
+  app.post<{ Body: HeartbeatRequest }>('/v1/hosts/heartbeat', { schema: { body: heartbeatBody } }, async (req) => {
+    const parts = signedParts(req)
+    const id = claimedHostId(parts)
+    const host = hosts.getHost(id)
+    if (!host) throw xerr('XC_NOT_FOUND', 'unknown host: announce first')
+    const now = ctx.now()
+    verifyHostRequest(parts, host.publicKey, now)
+    hosts.heartbeat(id, req.body, now)
+    return { ok: true }
+  })
+
+  app.post<{ Body: HostReport }>('/v1/reports', {
+    onRequest: d.requireSession,
+    schema: { body: obj({ hostId, hash, reason: { type: 'string', enum: ['mismatch', 'timeout', 'error', 'refused'] } }) },
+  }, async (req, reply) => {
+    const userId = userOf(req)
+    const r = req.body
+    // Only a shard of one of the reporter's own files can be reported, so nobody can smear a
+    // host with reports about shards they never fetched.
+    if (!hosts.getHost(r.hostId) || !d.shards.userHasShard(userId, r.hash)) throw xerr('XC_NOT_FOUND', 'unknown host or shard')
+    hosts.recordFailure({ hostId: r.hostId, hash: r.hash, reason: r.reason, reporterId: userId, at: ctx.now() })
+    return reply.status(204).send()
+  })
+}
