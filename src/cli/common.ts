@@ -76,3 +76,24 @@ export function parseIntOption(name: string) {
     return Number(value)
   }
 }
+
+/**
+ * For servers started by another program (tests, `xcloud up`): run `stop` once process `pid` is
+ * gone, so a parent killed without cleanup never leaves daemons behind.
+ */
+export function stopWithParent(pid: number | undefined, stop: () => void): void {
+  if (pid === undefined) return
+  const timer = setInterval(() => {
+    try {
+      process.kill(pid, 0)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
+        clearInterval(timer)
+        stop()
+      }
+    }
+  }, 500)
+  timer.unref()
+}
+
+export const STOP_WITH_PARENT_FLAG = '--stop-with-parent <pid>'

@@ -3,13 +3,13 @@
  * `xbridge`: run the bridge (`serve`) and administer its data folder (`admin`). Argument parsing
  * only; the work is in src/bridge.
  */
-import { Command, InvalidArgumentError } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_MIRRORS, MAX_MIRRORS } from '../shared/protocol.js'
 import { isLoopback, parseDuration, parseListen } from '../shared/units.js'
 import { addUser, listHosts, listShards, networkStats, openAdminStore } from '../bridge/admin/admin.js'
 import { hostsTable, shardsTable, statsTable } from '../bridge/admin/format.js'
 import { DEFAULT_OFFLINE_AFTER_MS, startBridge } from '../bridge/server.js'
-import { action, EXIT_USAGE, fail, readSecret } from './common.js'
+import { action, EXIT_USAGE, fail, parseIntOption, readSecret, STOP_WITH_PARENT_FLAG, stopWithParent } from './common.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
@@ -56,7 +56,8 @@ program.command('serve')
   .option('--mirrors <n>', `mirrors per shard (1..${MAX_MIRRORS})`, intIn('--mirrors', 1, MAX_MIRRORS), DEFAULT_MIRRORS)
   .option('--offline-after <duration>', 'a host without heartbeat for this long is offline', duration, DEFAULT_OFFLINE_AFTER_MS)
   .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, logLevel, 'warn')
-  .action(action(async (o: { data: string; listen: string; tlsCert?: string; tlsKey?: string; mirrors: number; offlineAfter: number; logLevel: string }) => {
+  .addOption(new Option(STOP_WITH_PARENT_FLAG, 'stop when that process ends').argParser(parseIntOption('--stop-with-parent')).hideHelp())
+  .action(action(async (o: { data: string; listen: string; tlsCert?: string; tlsKey?: string; mirrors: number; offlineAfter: number; logLevel: string; stopWithParent?: number }) => {
     let listen: { host: string; port: number }
     try {
       listen = parseListen(o.listen)
@@ -75,6 +76,7 @@ program.command('serve')
     }
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
+    stopWithParent(o.stopWithParent, stop)
   }))
 
 const admin = program.command('admin')

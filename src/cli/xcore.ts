@@ -5,6 +5,7 @@
  *
  * Exit codes: 0 ok, 1 runtime error (`error XC_CODE: message` on stderr), 2 bad arguments.
  */
+import { STOP_WITH_PARENT_FLAG, parseIntOption, stopWithParent } from './common.js'
 import { Command, CommanderError, Option } from 'commander'
 import { XError, toXError } from '../shared/errors.js'
 import { formatBytes, parseDuration, parseListen, parseRate, parseSize } from '../shared/units.js'
@@ -56,7 +57,8 @@ program
   .requiredOption('--data <dir>', 'host data folder')
   .option('--heartbeat <duration>', 'heartbeat interval, e.g. 30s (default: the bridge\'s hint, else 30s)')
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
-  .action(async (o: { data: string; heartbeat?: string; logLevel: string }) => {
+  .addOption(new Option(STOP_WITH_PARENT_FLAG, 'stop when that process ends').argParser(parseIntOption('--stop-with-parent')).hideHelp())
+  .action(async (o: { data: string; heartbeat?: string; logLevel: string; stopWithParent?: number }) => {
     const heartbeatMs = o.heartbeat === undefined ? undefined : usage(() => parseDuration(o.heartbeat!, 'heartbeat interval'))
     if (heartbeatMs !== undefined && heartbeatMs < 100) throw new UsageError('heartbeat interval must be at least 100ms')
     const { startHost } = await import('../host/server.js')
@@ -76,6 +78,7 @@ program
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
+    stopWithParent(o.stopWithParent, stop)
   })
 
 program

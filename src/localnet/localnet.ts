@@ -57,7 +57,7 @@ process.on('exit', () => { for (const p of live) p.kill('SIGKILL') })
 /** Spawn a CLI and resolve when it prints `listening <url>` as its first line. */
 function spawnListening(script: string, args: string[], logFile: string): Promise<{ proc: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, [script, ...args, '--stop-with-parent', String(process.pid)], { stdio: ['ignore', 'pipe', 'pipe'] })
     live.add(proc)
     const log = createWriteStream(logFile, { flags: 'a' })
     proc.stderr!.pipe(log)

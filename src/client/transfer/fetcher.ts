@@ -12,6 +12,7 @@ import { MAX_BATCH_SHARDS, TOKEN_TTL_MS, type ContentInfo, type HostContact, typ
 import { decryptShard, openManifest, sha256Hex, unwrapKey, type Manifest } from '../../shared/crypto/index.js'
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { getShard } from './host-client.js'
+import { shardBuffers } from './buffers.js'
 import { HostScores, expectedMs, pickMirror } from './scoring.js'
 import { FILE_KEY_AAD } from './upload.js'
 
@@ -86,7 +87,11 @@ export class ShardFetcher {
     if (shard.size === 0) return Buffer.alloc(0)
     const { entry, hosts } = await this.mirrorsOf(index)
     const ciphertext = await this.race(entry, hosts, signal)
-    return decryptShard(this.fileKey, shard.iv, ciphertext)
+    try {
+      return decryptShard(this.fileKey, shard.iv, ciphertext)
+    } finally {
+      shardBuffers.release(ciphertext)
+    }
   }
 
   private report(hostId: string, hash: string, reason: ReportReason): void {
@@ -135,9 +140,10 @@ export class ShardFetcher {
         }
         getShard(hosts[mirror.hostId]!, mirror.token, hash, size, { signal: ac.signal, idleTimeoutMs: this.opts.idleTimeoutMs })
           .then((r) => {
-            if (!active.has(mirror.hostId)) return
+            if (!active.has(mirror.hostId)) { shardBuffers.release(r.data); return }
             active.delete(mirror.hostId)
             if (sha256Hex(r.data) !== hash) {
+              shardBuffers.release(r.data)
               this.scores.failure(mirror.hostId)
               this.report(mirror.hostId, hash, 'mismatch')
               lastError = new XError('XC_HASH_MISMATCH', `host ${mirror.hostId.slice(0, 12)} returned wrong bytes`)

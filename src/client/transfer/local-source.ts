@@ -2,12 +2,13 @@
 import type { FileHandle } from 'node:fs/promises'
 import { SHARD_SIZE } from '../../shared/protocol.js'
 import type { ShardSource } from './upload.js'
+import { shardBuffers } from './buffers.js'
 
 export function fileSource(fh: FileHandle, size: number, shardSize = SHARD_SIZE): ShardSource {
   return {
     size,
     async read(index: number, length: number): Promise<Buffer> {
-      const buf = Buffer.allocUnsafe(length)
+      const buf = shardBuffers.acquire(length)
       let off = 0
       while (off < length) {
         const { bytesRead } = await fh.read(buf, off, length - off, index * shardSize + off)
@@ -16,5 +17,6 @@ export function fileSource(fh: FileHandle, size: number, shardSize = SHARD_SIZE)
       }
       return off === length ? buf : buf.subarray(0, off)
     },
+    release: (buf: Buffer) => shardBuffers.release(buf),
   }
 }

@@ -22,6 +22,8 @@ export const FILE_KEY_AAD = 'xc-fk-v1'
 export interface ShardSource {
   readonly size: number
   read(index: number, length: number): Promise<Buffer>
+  /** Take back a buffer `read` returned, once it is no longer used. */
+  release?(buf: Buffer): void
 }
 
 export interface UploadOptions {
@@ -59,6 +61,7 @@ export async function uploadVersion(
       const plain = await source.read(index, length)
       if (plain.length !== length) throw new XError('XC_LOCAL_IO', `short read of shard ${index}: file changed while uploading`)
       const { iv, ciphertext, hash } = encryptShard(fileKey, plain)
+      source.release?.(plain)
       yield { index, size: length, iv, hash, ciphertext }
     }
   }

@@ -14,6 +14,9 @@ import type { ShardStore } from '../storage/shard-store.js'
 import { Throttle, type TrafficCounter } from '../bandwidth/throttle.js'
 import type { TokenBucket } from '../bandwidth/token-bucket.js'
 import { decideRange } from './range.js'
+import { readBody } from '../bandwidth/read-body.js'
+import { BufferPool } from '../../shared/buffer-pool.js'
+import { SHARD_SIZE } from '../../shared/protocol.js'
 
 export interface ShardRouteDeps {
   store: Pick<ShardStore, 'put' | 'openRead' | 'reserve' | 'sizeOf'>
@@ -26,6 +29,9 @@ export interface ShardRouteDeps {
   outBucket: TokenBucket | null
   traffic: TrafficCounter
 }
+
+/** Upload and download buffers, reused across requests (see BufferPool). */
+const shardBuffers = new BufferPool(SHARD_SIZE, 32)
 
 /** Disk reads come in large pieces: fewer syscalls and larger TLS writes. */
 const READ_CHUNK = 1024 * 1024
@@ -62,28 +68,33 @@ async function putShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
   if (existing === size) {
     // Idempotent: read the bytes anyway and check them, so a client that sends garbage learns it
     // even when the host already has the real shard.
+    const buf = shardBuffers.acquire(size)
     try {
-      const digest = await hashStream(bodyOf(deps, req))
+      const digest = createHash('sha256').update(await bodyOf(deps, req, buf)).digest('hex')
       if (digest !== hash) throw xerr('XC_HASH_MISMATCH', `received bytes hash to ${digest}, not ${hash}`)
     } catch (err) {
       throw readFailed(req, reply, err)
+    } finally {
+      shardBuffers.release(buf)
     }
     return reply.code(200).send(receiptFor(deps, hash, size))
   }
 
   const reservation = deps.store.reserve(size)
+  const buf = shardBuffers.acquire(size)
   try {
-    const { created } = await deps.store.put(hash, size, bodyOf(deps, req))
+    const { created } = await deps.store.put(hash, await bodyOf(deps, req, buf))
     return reply.code(created ? 201 : 200).send(receiptFor(deps, hash, size))
   } catch (err) {
     throw readFailed(req, reply, err)
   } finally {
+    shardBuffers.release(buf)
     reservation.release()
   }
 }
 
-function bodyOf(deps: ShardRouteDeps, req: ShardRequest): AsyncIterable<Buffer> {
-  return pipeline(req.raw, new Throttle(deps.inBucket, deps.traffic.countIn), () => {})
+function bodyOf(deps: ShardRouteDeps, req: ShardRequest, into: Buffer): Promise<Buffer> {
+  return readBody(req.raw, into, deps.inBucket, deps.traffic.countIn)
 }
 
 /**
@@ -116,6 +127,26 @@ async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
     await fh.close()
     return reply.send(Buffer.alloc(0))
   }
+  if (!deps.outBucket) {
+    // Unthrottled: one positional read and one write to the socket (a shard is at most 2 MiB).
+    const length = end - start + 1
+    const data = shardBuffers.acquire(length)
+    // Back to the pool once the response is done with it (sent, or the client went away).
+    reply.raw.once('close', () => shardBuffers.release(data))
+    try {
+      let off = 0
+      while (off < length) {
+        const { bytesRead } = await fh.read(data, off, length - off, start + off)
+        if (bytesRead === 0) break
+        off += bytesRead
+      }
+      if (off !== length) throw xerr('XC_NOT_FOUND', `shard ${hash} shrank while being read`)
+    } finally {
+      await fh.close()
+    }
+    deps.traffic.countOut(length)
+    return reply.send(data)
+  }
   const file = fh.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true })
   const out = pipeline(file, new Throttle(deps.outBucket, deps.traffic.countOut), (err) => {
     if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') req.log.warn({ err, hash }, 'shard read failed')
@@ -127,8 +158,3 @@ function receiptFor(deps: ShardRouteDeps, hash: string, size: number): Receipt {
   return signReceipt(deps.hostKey, { host: deps.hostId, h: hash, size, at: Date.now() })
 }
 
-async function hashStream(body: AsyncIterable<Buffer>): Promise<string> {
-  const h = createHash('sha256')
-  for await (const chunk of body) h.update(chunk)
-  return h.digest('hex')
-}

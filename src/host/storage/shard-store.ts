@@ -16,9 +16,6 @@ import { dirname, join } from 'node:path'
 import { XError, xerr } from '../../shared/errors.js'
 import { HASH_RE } from '../../shared/tokens.js'
 
-/** Incoming bytes are collected into batches this large before one writev (fewer thread-pool hops). */
-const WRITE_BATCH = 1024 * 1024
-
 export interface ShardStoreOptions {
   shardsDir: string
   tmpDir: string
@@ -104,32 +101,35 @@ export class ShardStore {
   }
 
   /**
-   * Store a shard from a byte stream: hash while writing to a temp file, fsync, check, rename into
-   * place, fsync the folder. Throws XC_SIZE_MISMATCH / XC_HASH_MISMATCH and leaves nothing behind
-   * on any failure (including the body stream erroring because the client went away).
+   * Store a shard: check its bytes against the name first (garbage never touches the disk), write
+   * a temp file, fsync it, rename into place, fsync the folder. Throws XC_SIZE_MISMATCH /
+   * XC_HASH_MISMATCH and leaves nothing behind on any failure.
    */
-  async put(hash: string, size: number, body: AsyncIterable<Buffer>): Promise<StoredShard> {
+  async put(hash: string, data: Buffer): Promise<StoredShard> {
     const final = this.pathOf(hash)
+    const digest = createHash('sha256').update(data).digest('hex')
+    if (digest !== hash) throw xerr('XC_HASH_MISMATCH', `received bytes hash to ${digest}, not ${hash}`)
     const tmp = join(this.opts.tmpDir, `${randomBytes(12).toString('hex')}.part`)
-    // The fan-out folder (and the fsyncs that make a new one durable) is prepared while the body
-    // arrives, so only the file's fsync, the rename and one folder fsync remain after the last byte.
     const dirReady = this.ensureDir(dirname(final))
-    dirReady.catch(() => {}) // awaited below; never an unhandled rejection if the body fails first
-    let fh: FileHandle | undefined = await open(tmp, 'wx', 0o600)
+    dirReady.catch(() => {}) // awaited below; never an unhandled rejection if the write fails first
     let committed = false
     try {
-      const digest = await writeHashed(fh, body, size)
-      // datasync: the bytes and the file length, which is all a rename-into-place needs.
-      await fh.datasync()
-      await fh.close()
-      fh = undefined
-      if (digest !== hash) throw xerr('XC_HASH_MISMATCH', `received bytes hash to ${digest}, not ${hash}`)
+      const fh = await open(tmp, 'wx', 0o600)
+      try {
+        let off = 0
+        while (off < data.length) off += (await fh.write(data, off, data.length - off, off)).bytesWritten
+        // datasync: the bytes and the file length, which is all a rename-into-place needs.
+        await fh.datasync()
+      } finally {
+        await fh.close()
+      }
       await dirReady
-      const result = await this.commit(tmp, final, hash, size)
+      const result = await this.commit(tmp, final, hash, data.length)
       committed = true
       return result
+    } catch (err) {
+      throw err instanceof XError ? err : new XError('XC_LOCAL_IO', (err as Error).message)
     } finally {
-      if (fh) await fh.close().catch(() => {})
       if (!committed) await unlink(tmp).catch(() => {})
     }
   }
@@ -209,49 +209,6 @@ export class ShardStore {
     }
     return pending
   }
-}
-
-/**
- * Write an async byte stream to `fh` while hashing it; returns the hex SHA-256. One batched write
- * is in flight while the next batch is collected, so disk and network overlap.
- */
-async function writeHashed(fh: FileHandle, body: AsyncIterable<Buffer>, size: number): Promise<string> {
-  const hash = createHash('sha256')
-  let received = 0
-  let batch: Buffer[] = []
-  let batchBytes = 0
-  let writing: Promise<unknown> | null = null
-  let writeError: unknown = null
-  const flush = async (): Promise<void> => {
-    if (writing) await writing
-    if (writeError) throw writeError
-    const bufs = batch
-    batch = []
-    batchBytes = 0
-    // Record a failure instead of leaving a rejected promise nobody awaits.
-    writing = fh.writev(bufs).then(
-      () => undefined,
-      (err: unknown) => {
-        writeError = err
-      },
-    )
-  }
-  try {
-    for await (const chunk of body) {
-      received += chunk.length
-      if (received > size) throw xerr('XC_SIZE_MISMATCH', `body is longer than the announced ${size} bytes`)
-      hash.update(chunk)
-      batch.push(chunk)
-      batchBytes += chunk.length
-      if (batchBytes >= WRITE_BATCH) await flush()
-    }
-    if (received !== size) throw xerr('XC_SIZE_MISMATCH', `body has ${received} bytes, expected ${size}`)
-    if (batch.length > 0) await flush()
-  } finally {
-    if (writing) await writing
-  }
-  if (writeError) throw writeError instanceof XError ? writeError : new XError('XC_LOCAL_IO', (writeError as Error).message)
-  return hash.digest('hex')
 }
 
 async function fsyncDir(dir: string): Promise<void> {
