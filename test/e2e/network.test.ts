@@ -84,7 +84,7 @@ t.test('the bridge and hosts never see names or plaintext', async (t) => {
       if (e.isDirectory()) { await scan(p); continue }
       const bytes = await readFile(p)
       scanned.push(p)
-      for (const n of needles) t.equal(bytes.indexOf(n), -1, `${path.relative(net.opts.dir, p)} does not contain "${n.toString('utf8').slice(0, 20)}…"`)
+      needles.forEach((n, i) => t.equal(bytes.indexOf(n), -1, `${path.relative(net.opts.dir, p)} does not contain secret #${i}`))
     }
   }
   await scan(net.bridgeDir)

@@ -4,7 +4,9 @@
  * renamed over `dest`, so a reader never sees a half-written file and a failed download leaves
  * the old file intact. Memory: at most `concurrency` shards (2 MiB each) at once.
  */
-import { open, rename, rm } from 'node:fs/promises'
+import { rename, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { DirectWriter } from '../../shared/direct-io.js'
 import { parallelMap } from '../../shared/pipeline.js'
 import { SHARD_SIZE, type ContentInfo } from '../../shared/protocol.js'
 import { ShardFetcher, type FetchBridge, type FetcherOptions } from './fetcher.js'
@@ -18,22 +20,29 @@ export async function downloadToFile(bridge: FetchBridge, fileWrapKey: Buffer, i
   const fetcher = new ShardFetcher(bridge, fileWrapKey, info, opts)
   const { shardSize, shards } = fetcher.manifest
   const part = `${dest}.xcpart`
-  const fh = await open(part, 'w', 0o600)
+  const writer = await DirectWriter.open(path.dirname(part), SHARD_SIZE, 16)
+  const file = await writer.openFile(part, info.size)
   let ok = false
   try {
-    await fh.truncate(info.size)
     let done = 0
     const indices = shards.map((s) => s.index)
-    for await (const _ of parallelMap(indices, opts.concurrency ?? 16, async (index) => {
+    for await (const _ of parallelMap(indices, opts.concurrency ?? 12, async (index) => {
       const plain = await fetcher.fetch(index)
-      await fh.write(plain, 0, plain.length, index * (shardSize || SHARD_SIZE))
+      // Into an aligned buffer, so the write can skip the page cache (see shared/direct-io.ts).
+      const aligned = await writer.acquire(plain.length)
+      try {
+        plain.copy(aligned)
+        await file.writeAt(aligned, index * (shardSize || SHARD_SIZE))
+      } finally {
+        writer.release(aligned)
+      }
       done += plain.length
       opts.onProgress?.(done)
     })) { /* drained */ }
-    await fh.sync()
+    await file.sync()
     ok = true
   } finally {
-    await fh.close()
+    await file.close()
     if (!ok) await rm(part, { force: true })
   }
   await rename(part, dest)

@@ -19,7 +19,7 @@ import { BufferPool } from '../../shared/buffer-pool.js'
 import { SHARD_SIZE } from '../../shared/protocol.js'
 
 export interface ShardRouteDeps {
-  store: Pick<ShardStore, 'put' | 'openRead' | 'reserve' | 'sizeOf'>
+  store: Pick<ShardStore, 'put' | 'openRead' | 'reserve' | 'sizeOf' | 'acquireBuffer' | 'releaseBuffer'>
   hostId: string
   hostKey: KeyObject
   bridgeKey: KeyObject
@@ -68,27 +68,27 @@ async function putShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
   if (existing === size) {
     // Idempotent: read the bytes anyway and check them, so a client that sends garbage learns it
     // even when the host already has the real shard.
-    const buf = shardBuffers.acquire(size)
+    const buf = await deps.store.acquireBuffer(size)
     try {
       const digest = createHash('sha256').update(await bodyOf(deps, req, buf)).digest('hex')
       if (digest !== hash) throw xerr('XC_HASH_MISMATCH', `received bytes hash to ${digest}, not ${hash}`)
     } catch (err) {
       throw readFailed(req, reply, err)
     } finally {
-      shardBuffers.release(buf)
+      deps.store.releaseBuffer(buf)
     }
     return reply.code(200).send(receiptFor(deps, hash, size))
   }
 
   const reservation = deps.store.reserve(size)
-  const buf = shardBuffers.acquire(size)
+  const buf = await deps.store.acquireBuffer(size)
   try {
     const { created } = await deps.store.put(hash, await bodyOf(deps, req, buf))
     return reply.code(created ? 201 : 200).send(receiptFor(deps, hash, size))
   } catch (err) {
     throw readFailed(req, reply, err)
   } finally {
-    shardBuffers.release(buf)
+    deps.store.releaseBuffer(buf)
     reservation.release()
   }
 }

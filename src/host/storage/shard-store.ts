@@ -15,6 +15,8 @@ import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 
 import { dirname, join } from 'node:path'
 import { XError, xerr } from '../../shared/errors.js'
 import { HASH_RE } from '../../shared/tokens.js'
+import { SHARD_SIZE } from '../../shared/protocol.js'
+import { DirectWriter } from '../../shared/direct-io.js'
 
 export interface ShardStoreOptions {
   shardsDir: string
@@ -41,13 +43,13 @@ export class ShardStore {
   /** Commits of the same hash run one after another, so counters never double-count. */
   private readonly committing = new Map<string, Promise<unknown>>()
 
-  private constructor(private readonly opts: ShardStoreOptions) {}
+  private constructor(private readonly opts: ShardStoreOptions, private readonly writer: DirectWriter) {}
 
   /** Prepare folders, sweep temp files a crash left behind, and count what is stored. */
   static async open(opts: ShardStoreOptions): Promise<ShardStore> {
-    const store = new ShardStore(opts)
     await rm(opts.tmpDir, { recursive: true, force: true })
     await mkdir(opts.tmpDir, { recursive: true, mode: 0o700 })
+    const store = new ShardStore(opts, await DirectWriter.open(opts.tmpDir, SHARD_SIZE))
     await mkdir(opts.shardsDir, { recursive: true, mode: 0o700 })
     const { used, count } = await scanShards(opts.shardsDir)
     store.usedBytes = used
@@ -71,6 +73,15 @@ export class ShardStore {
   pathOf(hash: string): string {
     if (!HASH_RE.test(hash)) throw xerr('XC_BAD_HASH')
     return join(this.opts.shardsDir, hash.slice(0, 2), hash.slice(2, 4), hash)
+  }
+
+  /** A buffer for an incoming shard body; give it back with releaseBuffer. */
+  acquireBuffer(length: number): Promise<Buffer> {
+    return this.writer.acquire(length)
+  }
+
+  releaseBuffer(buf: Buffer): void {
+    this.writer.release(buf)
   }
 
   /** Size of the stored shard, or null if absent. */
@@ -114,15 +125,8 @@ export class ShardStore {
     dirReady.catch(() => {}) // awaited below; never an unhandled rejection if the write fails first
     let committed = false
     try {
-      const fh = await open(tmp, 'wx', 0o600)
-      try {
-        let off = 0
-        while (off < data.length) off += (await fh.write(data, off, data.length - off, off)).bytesWritten
-        // datasync: the bytes and the file length, which is all a rename-into-place needs.
-        await fh.datasync()
-      } finally {
-        await fh.close()
-      }
+      // Written and fdatasynced: the bytes and the file length, all a rename-into-place needs.
+      await this.writer.writeFile(tmp, data)
       await dirReady
       const result = await this.commit(tmp, final, hash, data.length)
       committed = true
