@@ -4,7 +4,7 @@
  * mirrors in parallel → hand the hosts' receipts to the bridge → commit the version.
  *
  * Memory is bounded by construction: at most `groupsInFlight` batches of `groupSize` encrypted
- * shards exist at once (default 3 × 4 × 2 MiB = 24 MiB), whatever the file size. A mirror that
+ * shards exist at once (default 2 × 4 × 2 MiB = 16 MiB), whatever the file size. A mirror that
  * fails is replaced by the bridge with another host; the version commits only when every shard
  * has receipts from all its mirrors.
  */
@@ -83,7 +83,7 @@ export async function uploadVersion(
     opts.onProgress?.(done)
   }
 
-  for await (const _ of parallelMap(batch(encrypted(), opts.groupSize ?? 4), opts.groupsInFlight ?? 3, storeGroup)) { /* drained */ }
+  for await (const _ of parallelMap(batch(encrypted(), opts.groupSize ?? 4), opts.groupsInFlight ?? 2, storeGroup)) { /* drained */ }
 
   const manifest = sealManifest(fileKey, { v: 1, size: source.size, shardSize: SHARD_SIZE, shards: manifestShards })
   return bridge.commit(upload.uploadId, {
