@@ -72,26 +72,46 @@ export class DirectWriter {
   /** Write `data` as the whole content of a new file at `path` and fdatasync it. */
   async writeFile(path: string, data: Buffer): Promise<void> {
     const prefix = this.direct && this.aligned.has(data.buffer) ? data.length - (data.length % BLOCK) : 0
+    let fh: FileHandle
     if (prefix > 0) {
       try {
-        const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o600)
-        try {
-          await writeAll(fh, data.subarray(0, prefix), 0)
-        } finally {
-          await fh.close()
-        }
+        fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o600)
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err
-        // Refused after all: never try again, write this one the ordinary way.
         this.direct = false
-        await unlink(path).catch(() => {})
         return this.writeFile(path, data)
       }
+      try {
+        try {
+          await writeAll(fh, data.subarray(0, prefix), 0)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err
+          // Refused after all: never try again, write this one the ordinary way.
+          this.direct = false
+          await fh.close()
+          await unlink(path).catch(() => {})
+          return this.writeFile(path, data)
+        }
+        if (prefix < data.length) {
+          // The unaligned tail goes through the page cache on its own descriptor.
+          const tail = await open(path, constants.O_WRONLY)
+          try {
+            await writeAll(tail, data.subarray(prefix), prefix)
+            await tail.datasync()
+          } finally {
+            await tail.close()
+          }
+        }
+        // The file's length and extents must be durable too.
+        await fh.datasync()
+      } finally {
+        await fh.close().catch(() => {})
+      }
+      return
     }
-    const fh = await open(path, prefix > 0 ? constants.O_WRONLY : constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+    fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
     try {
-      if (prefix < data.length) await writeAll(fh, data.subarray(prefix), prefix)
-      // The file's length and extents (and the buffered tail) must be durable too.
+      await writeAll(fh, data, 0)
       await fh.datasync()
     } finally {
       await fh.close()

@@ -22,6 +22,8 @@ export interface TransferTiming {
   firstByteMs: number
 }
 
+const WRITE_SLICE = 256 * 1024
+
 const agents = new Map<string, { fingerprint: string; agent: https.Agent }>()
 
 export function agentFor(host: HostContact): https.Agent {
@@ -61,7 +63,26 @@ function request(host: HostContact, method: 'GET' | 'PUT', path: string, headers
     const req = https.request(url, { method, headers, agent: agentFor(host), signal: opts.signal }, resolve)
     req.setTimeout(opts.idleTimeoutMs ?? 15_000, () => req.destroy(new XError('XC_TIMEOUT', `host ${host.id.slice(0, 12)} idle`)))
     req.on('error', (err) => reject(err instanceof XError ? err : toXError(err)))
-    req.end(body ?? undefined)
+    if (!body) {
+      req.end()
+      return
+    }
+    // In slices, honouring backpressure: TLS encrypts each write at once, so one 2 MiB write
+    // would hold a second, encrypted copy of the shard per request until the socket drains.
+    let off = 0
+    const writeMore = (): void => {
+      while (off < body.length) {
+        const end = Math.min(off + WRITE_SLICE, body.length)
+        const more = req.write(body.subarray(off, end))
+        off = end
+        if (!more) {
+          req.once('drain', writeMore)
+          return
+        }
+      }
+      req.end()
+    }
+    writeMore()
   })
 }
 
