@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process'
 import { createCipheriv, createHash, randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { CLI, LocalNet } from '../src/localnet/localnet.js'
@@ -31,6 +31,11 @@ async function makeFile(file: string, size: number): Promise<string> {
     if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()))
   }
   await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())))
+  // Flush it now: gigabytes of dirty page cache would otherwise be written back during the
+  // timed put, and on ext4 every host's fsync would wait for that writeback.
+  const fh = await open(file, 'r')
+  await fh.sync()
+  await fh.close()
   return hash.digest('hex')
 }
 

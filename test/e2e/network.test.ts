@@ -162,3 +162,29 @@ t.test('user B cannot list, read or get tokens for user A', async (t) => {
   t.equal(await readFile(still, 'utf8'), 'only for a', 'a still has her file')
   void stat; void open
 })
+
+t.test('a stalled host neither blocks nor fails a put', async (t) => {
+  const net = await startNetwork(t, { hosts: 5 })
+  const dave = await newUser(t, net, 'dave@example.com')
+  const file = path.join(workdir(t), 'f.bin')
+  const want = await randomFile(file, 12 * MiB)
+  // A frozen process: its kernel still accepts connections, but nothing answers.
+  const frozen = net.hosts[0]!
+  process.kill(frozen.proc!.pid!, 'SIGSTOP')
+  t.teardown(() => { try { process.kill(frozen.proc!.pid!, 'SIGCONT') } catch { /* gone */ } })
+  const started = Date.now()
+  await dave.ok('put', file, '/f.bin')
+  const took = Date.now() - started
+  // Stand-ins start after a few seconds; waiting out the 15 s idle timeout would take longer.
+  t.ok(took < 12_000, `put finished in ${took} ms despite a frozen host`)
+  const shards = await net.admin<ShardRow[]>('shards', 'list')
+  t.equal(shards.length, 6)
+  for (const s of shards) {
+    const live = s.hosts.filter((h) => h !== frozen.id)
+    t.ok(new Set(live).size >= 3, `shard ${s.hash.slice(0, 8)} has 3 live mirrors`)
+  }
+  const back = path.join(workdir(t), 'back.bin')
+  await dave.ok('get', '/f.bin', back)
+  t.equal(await sha256File(back), want, 'reads back identical while the host is still frozen')
+  process.kill(frozen.proc!.pid!, 'SIGCONT')
+})

@@ -5,8 +5,8 @@
  *
  * Memory is bounded by construction: at most `groupsInFlight` batches of `groupSize` encrypted
  * shards exist at once (default 2 × 4 × 2 MiB = 16 MiB), whatever the file size. A mirror that
- * fails is replaced by the bridge with another host; the version commits only when every shard
- * has receipts from all its mirrors.
+ * fails is replaced by the bridge with another host, and one that lags gets a stand-in; the
+ * version commits only when every shard has receipts from as many hosts as it has mirrors.
  */
 import { XError, toXError } from '../../shared/errors.js'
 import { batch, parallelMap } from '../../shared/pipeline.js'
@@ -52,6 +52,7 @@ export async function uploadVersion(
   const fileKey = generateFileKey()
   const upload = await bridge.createUpload()
   const count = shardCount(source.size)
+  const timer = new PutTimer()
   const manifestShards: ManifestShard[] = new Array(count)
   let done = 0
 
@@ -73,7 +74,7 @@ export async function uploadVersion(
     await Promise.all(group.map(async (piece) => {
       const placement = byHash.get(piece.hash)
       if (!placement) throw new XError('XC_INTERNAL', `bridge placed no hosts for shard ${piece.index}`)
-      receipts.push(...await storeOnMirrors(bridge, upload.uploadId, piece, placement, placed.hosts, opts.maxReplacements ?? 4))
+      receipts.push(...await storeOnMirrors(bridge, upload.uploadId, piece, placement, placed.hosts, opts.maxReplacements ?? 4, timer))
       manifestShards[piece.index] = { index: piece.index, size: piece.size, iv: piece.iv, hash: piece.hash }
     }))
     await bridge.receipts(upload.uploadId, receipts)
@@ -96,7 +97,30 @@ export async function uploadVersion(
   })
 }
 
-/** PUT one shard to every target; a failing host is replaced by one the bridge picks. */
+/**
+ * How long a mirror's PUT may take before a second host is asked to stand in: several times the
+ * typical PUT of this upload, never under `minMs`. A host stalled in fsync (or overloaded) must
+ * not hold the whole pipeline.
+ */
+export class PutTimer {
+  private typicalMs = 0
+
+  constructor(private readonly minMs = 3_000) {}
+
+  observe(ms: number): void {
+    this.typicalMs = this.typicalMs === 0 ? ms : this.typicalMs * 0.8 + ms * 0.2
+  }
+
+  hedgeAfterMs(): number {
+    return Math.max(this.minMs, this.typicalMs * 5)
+  }
+}
+
+/**
+ * Fill each of the shard's mirror slots with a receipt. A host that fails is replaced by one the
+ * bridge picks; a host that lags gets a stand-in started beside it, and whichever stores the
+ * shard first fills the slot (the other request is cancelled).
+ */
 async function storeOnMirrors(
   bridge: UploadBridge,
   uploadId: string,
@@ -104,28 +128,63 @@ async function storeOnMirrors(
   placement: ShardPlacement,
   hosts: Record<string, HostContact>,
   maxReplacements: number,
+  timer: PutTimer,
 ): Promise<Receipt[]> {
-  const failed: string[] = []
+  const excluded = new Set<string>()
   let replacements = 0
-  const storeAt = async (hostId: string, token: string, contacts: Record<string, HostContact>): Promise<Receipt> => {
-    for (;;) {
-      const contact = contacts[hostId]
-      try {
-        if (!contact) throw new XError('XC_INTERNAL', `bridge named host ${hostId} without its contact`)
-        return await putShard(contact, token, piece.hash, piece.ciphertext)
-      } catch (err) {
-        const x = toXError(err)
-        if (!x.retryable && x.code !== 'XC_CAPACITY' && x.code !== 'XC_NOT_FOUND') throw x
-        failed.push(hostId)
-        if (++replacements > maxReplacements) throw new XError('XC_NOT_ENOUGH_HOSTS', `shard ${piece.index}: ${failed.length} hosts failed; last: ${x.message}`)
-        const again = await bridge.replace(uploadId, piece.hash, failed)
-        const next = again.placements[0]?.targets[0]
-        if (!next) throw new XError('XC_NOT_ENOUGH_HOSTS', `no replacement host for shard ${piece.index}`)
-        hostId = next.hostId
-        token = next.token
-        contacts = again.hosts
-      }
-    }
+
+  const replacement = async (): Promise<{ hostId: string; token: string; contact: HostContact }> => {
+    if (++replacements > maxReplacements) throw new XError('XC_NOT_ENOUGH_HOSTS', `shard ${piece.index}: ${excluded.size} hosts failed or stalled`)
+    const again = await bridge.replace(uploadId, piece.hash, [...excluded])
+    const next = again.placements[0]?.targets[0]
+    const contact = next ? again.hosts[next.hostId] : undefined
+    if (!next || !contact) throw new XError('XC_NOT_ENOUGH_HOSTS', `no replacement host for shard ${piece.index}`)
+    return { hostId: next.hostId, token: next.token, contact }
   }
-  return Promise.all(placement.targets.map((t) => storeAt(t.hostId, t.token, hosts)))
+
+  const fillSlot = (first: { hostId: string; token: string }): Promise<Receipt> => new Promise((resolve, reject) => {
+    const active = new Map<string, AbortController>()
+    let settled = false
+    let lastError: XError | undefined
+    let hedge: NodeJS.Timeout | undefined
+    const finish = (err: XError | null, receipt?: Receipt): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(hedge)
+      for (const ac of active.values()) ac.abort()
+      if (err) reject(err)
+      else resolve(receipt!)
+    }
+    const startReplacement = (): void => {
+      replacement().then(start, (err: unknown) => {
+        // No stand-in to be had: keep waiting for what is running, else give up.
+        if (active.size === 0) finish(toXError(lastError ?? err))
+      })
+    }
+    const start = (t: { hostId: string; token: string; contact?: HostContact }): void => {
+      if (settled) return
+      const contact = t.contact ?? hosts[t.hostId]
+      if (!contact) { finish(new XError('XC_INTERNAL', `bridge named host ${t.hostId} without its contact`)); return }
+      excluded.add(t.hostId)
+      const ac = new AbortController()
+      active.set(t.hostId, ac)
+      const began = performance.now()
+      clearTimeout(hedge)
+      hedge = setTimeout(() => { if (!settled && active.size < 2) startReplacement() }, timer.hedgeAfterMs())
+      putShard(contact, t.token, piece.hash, piece.ciphertext, { signal: ac.signal }).then((receipt) => {
+        active.delete(t.hostId)
+        timer.observe(performance.now() - began)
+        finish(null, receipt)
+      }, (err: unknown) => {
+        if (!active.delete(t.hostId) || settled) return // cancelled by us
+        const x = toXError(err)
+        lastError = x
+        if (!x.retryable && x.code !== 'XC_CAPACITY' && x.code !== 'XC_NOT_FOUND') { finish(x); return }
+        if (active.size === 0) startReplacement()
+      })
+    }
+    start(first)
+  })
+
+  return Promise.all(placement.targets.map((t) => fillSlot(t)))
 }
