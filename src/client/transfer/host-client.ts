@@ -9,6 +9,7 @@
  * and reads land straight in one preallocated buffer per shard.
  */
 import https from 'node:https'
+import PQueue from 'p-queue'
 import type { IncomingMessage } from 'node:http'
 import type { PeerCertificate } from 'node:tls'
 import { XError, fromWire, toXError } from '../../shared/errors.js'
@@ -24,7 +25,28 @@ export interface TransferTiming {
 
 const WRITE_SLICE = 256 * 1024
 
+/** Requests in flight to one host at most; more wait in that host's queue. */
+export const PER_HOST_CONCURRENCY = 8
+
 const agents = new Map<string, { fingerprint: string; agent: https.Agent }>()
+const queues = new Map<string, PQueue>()
+
+/**
+ * Every transfer to a host goes through that host's queue (p-queue), so one client never opens
+ * more than PER_HOST_CONCURRENCY requests to a host however many shards are in flight, while
+ * different hosts work in parallel. A queued request whose signal aborts leaves the queue.
+ */
+function queued<T>(host: HostContact, signal: AbortSignal | undefined, task: () => Promise<T>): Promise<T> {
+  let q = queues.get(host.id)
+  if (!q) {
+    q = new PQueue({ concurrency: PER_HOST_CONCURRENCY })
+    queues.set(host.id, q)
+  }
+  return q.add(task, { signal, throwOnTimeout: true }).catch((err: unknown) => {
+    if (signal?.aborted) throw new XError('XC_TIMEOUT', 'transfer cancelled')
+    throw err
+  })
+}
 
 export function agentFor(host: HostContact): https.Agent {
   const known = agents.get(host.id)
@@ -33,8 +55,8 @@ export function agentFor(host: HostContact): https.Agent {
   const agent = new https.Agent({
     keepAlive: true,
     keepAliveMsecs: 30_000,
-    maxSockets: 8,
-    maxFreeSockets: 8,
+    maxSockets: PER_HOST_CONCURRENCY,
+    maxFreeSockets: PER_HOST_CONCURRENCY,
     ca: host.cert,
     checkServerIdentity: (_name: string, cert: PeerCertificate) =>
       cert.fingerprint256 === host.fingerprint
@@ -49,6 +71,8 @@ export function agentFor(host: HostContact): https.Agent {
 export function closeAgents(): void {
   for (const { agent } of agents.values()) agent.destroy()
   agents.clear()
+  for (const q of queues.values()) q.clear()
+  queues.clear()
 }
 
 interface RequestOptions {
@@ -67,22 +91,21 @@ function request(host: HostContact, method: 'GET' | 'PUT', path: string, headers
       req.end()
       return
     }
-    // In slices, honouring backpressure: TLS encrypts each write at once, so one 2 MiB write
-    // would hold a second, encrypted copy of the shard per request until the socket drains.
-    let off = 0
-    const writeMore = (): void => {
-      while (off < body.length) {
-        const end = Math.min(off + WRITE_SLICE, body.length)
-        const more = req.write(body.subarray(off, end))
-        off = end
-        if (!more) {
-          req.once('drain', writeMore)
-          return
-        }
+    // In slices, each written once the previous one reached the socket: TLS encrypts a write at
+    // once, so one 2 MiB write would hold a second, encrypted copy of the shard per request until
+    // the socket drains. (Write callbacks, not 'drain': a request that waited for a pooled socket
+    // does not always see a 'drain' for data it buffered before it had one.)
+    const writeFrom = (off: number): void => {
+      if (off >= body.length) {
+        req.end()
+        return
       }
-      req.end()
+      const end = Math.min(off + WRITE_SLICE, body.length)
+      req.write(body.subarray(off, end), (err) => {
+        if (!err) writeFrom(end)
+      })
     }
-    writeMore()
+    writeFrom(0)
   })
 }
 
@@ -99,7 +122,11 @@ async function errorFrom(res: IncomingMessage): Promise<XError> {
 }
 
 /** PUT one shard to one host; returns the host's signed receipt. */
-export async function putShard(host: HostContact, token: string, hash: string, data: Buffer, opts: RequestOptions = {}): Promise<Receipt> {
+export function putShard(host: HostContact, token: string, hash: string, data: Buffer, opts: RequestOptions = {}): Promise<Receipt> {
+  return queued(host, opts.signal, () => putShardNow(host, token, hash, data, opts))
+}
+
+async function putShardNow(host: HostContact, token: string, hash: string, data: Buffer, opts: RequestOptions): Promise<Receipt> {
   const res = await request(host, 'PUT', `/shards/${hash}`, {
     authorization: `XC-Token ${token}`,
     'content-type': 'application/octet-stream',
@@ -121,7 +148,11 @@ export async function putShard(host: HostContact, token: string, hash: string, d
  * shardBuffers when done). The caller verifies the hash; here we only
  * refuse a body of the wrong length (without reading more than `size` bytes into memory).
  */
-export async function getShard(host: HostContact, token: string, hash: string, size: number, opts: RequestOptions = {}): Promise<{ data: Buffer } & TransferTiming> {
+export function getShard(host: HostContact, token: string, hash: string, size: number, opts: RequestOptions = {}): Promise<{ data: Buffer } & TransferTiming> {
+  return queued(host, opts.signal, () => getShardNow(host, token, hash, size, opts))
+}
+
+async function getShardNow(host: HostContact, token: string, hash: string, size: number, opts: RequestOptions): Promise<{ data: Buffer } & TransferTiming> {
   const start = performance.now()
   const res = await request(host, 'GET', `/shards/${hash}`, token ? { authorization: `XC-Token ${token}` } : {}, null, opts)
   const firstByteMs = performance.now() - start
