@@ -2,4 +2,4 @@
 import { BufferPool } from '../../shared/buffer-pool.js'
 import { SHARD_SIZE } from '../../shared/protocol.js'
 
-export const shardBuffers = new BufferPool(SHARD_SIZE, 24)
+export const shardBuffers = new BufferPool(SHARD_SIZE, 16)

@@ -26,7 +26,7 @@ export async function downloadToFile(bridge: FetchBridge, fileWrapKey: Buffer, i
   try {
     let done = 0
     const indices = shards.map((s) => s.index)
-    for await (const _ of parallelMap(indices, opts.concurrency ?? 8, async (index) => {
+    for await (const _ of parallelMap(indices, opts.concurrency ?? 6, async (index) => {
       const plain = await fetcher.fetch(index)
       // Into an aligned buffer, so the write can skip the page cache (see shared/direct-io.ts).
       const aligned = await writer.acquire(plain.length)

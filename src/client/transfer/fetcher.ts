@@ -13,6 +13,7 @@ import { decryptShard, openManifest, sha256Hex, unwrapKey, type Manifest } from 
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { getShard } from './host-client.js'
 import { shardBuffers } from './buffers.js'
+import { cryptoPool } from './crypto-pool.js'
 import { HostScores, expectedMs, pickMirror } from './scoring.js'
 import { FILE_KEY_AAD } from './upload.js'
 
@@ -86,20 +87,30 @@ export class ShardFetcher {
     if (!shard) throw new XError('XC_BAD_RANGE', `no shard ${index}`)
     if (shard.size === 0) return Buffer.alloc(0)
     const { entry, hosts } = await this.mirrorsOf(index)
-    const ciphertext = await this.race(entry, hosts, signal)
-    try {
-      return decryptShard(this.fileKey, shard.iv, ciphertext)
-    } finally {
-      shardBuffers.release(ciphertext)
+    return this.race(entry, hosts, (data) => this.verifyDecrypt(data, shard.iv, shard.hash), signal)
+  }
+
+  /** Plaintext if `data` hashes to `hash`, else null; `data` goes back to the pool either way. */
+  private async verifyDecrypt(data: Buffer, iv: Buffer, hash: string): Promise<Buffer | null> {
+    if (data.byteOffset !== 0 || data.length < 64 * 1024) {
+      // Small or foreign buffers: inline is cheaper than a thread hop.
+      try {
+        return sha256Hex(data) === hash ? decryptShard(this.fileKey, iv, data) : null
+      } finally {
+        shardBuffers.release(data)
+      }
     }
+    const r = await cryptoPool().verifyDecrypt(this.fileKey, iv, hash, data)
+    shardBuffers.release(r.ciphertext)
+    return r.ok ? r.plain! : null
   }
 
   private report(hostId: string, hash: string, reason: ReportReason): void {
     this.bridge.report({ hostId, hash, reason }).catch(() => { /* best effort: the read already moved on */ })
   }
 
-  /** Hedged race over the mirrors of one shard; resolves with verified ciphertext. */
-  private race(entry: ShardMirrors, hosts: Record<string, HostContact>, signal?: AbortSignal): Promise<Buffer> {
+  /** Hedged race over the mirrors of one shard; resolves with the first verified plaintext. */
+  private race(entry: ShardMirrors, hosts: Record<string, HostContact>, verify: (data: Buffer) => Promise<Buffer | null>, signal?: AbortSignal): Promise<Buffer> {
     const { hash, size } = entry
     const untried = entry.mirrors.filter((m) => hosts[m.hostId])
     const active = new Map<string, AbortController>()
@@ -139,11 +150,18 @@ export class ShardFetcher {
           hedgeTimer = setTimeout(() => { if (active.size < 2) startNext() }, Math.max(this.opts.minHedgeMs ?? 250, expected * 3))
         }
         getShard(hosts[mirror.hostId]!, mirror.token, hash, size, { signal: ac.signal, idleTimeoutMs: this.opts.idleTimeoutMs })
-          .then((r) => {
+          .then(async (r) => {
             if (!active.has(mirror.hostId)) { shardBuffers.release(r.data); return }
+            let plain: Buffer | null
+            try {
+              plain = await verify(r.data)
+            } catch (err) {
+              plain = null
+              lastError = toXError(err)
+            }
+            if (!active.has(mirror.hostId)) return
             active.delete(mirror.hostId)
-            if (sha256Hex(r.data) !== hash) {
-              shardBuffers.release(r.data)
+            if (!plain) {
               this.scores.failure(mirror.hostId)
               this.report(mirror.hostId, hash, 'mismatch')
               lastError = new XError('XC_HASH_MISMATCH', `host ${mirror.hostId.slice(0, 12)} returned wrong bytes`)
@@ -151,7 +169,7 @@ export class ShardFetcher {
               return
             }
             this.scores.success(mirror.hostId, size, r.ms, r.firstByteMs, concurrent)
-            finish(null, r.data)
+            finish(null, plain)
           }, (err: unknown) => {
             if (!active.has(mirror.hostId)) return // we aborted it
             active.delete(mirror.hostId)

@@ -1,0 +1,73 @@
+/**
+ * A small pool of worker threads that verify and decrypt downloaded shards (crypto-worker.ts).
+ * Verification stays exactly as strict as inline: SHA-256 of the ciphertext against the
+ * authenticated manifest first, decryption only when it matches. Workers are unref'd, so an
+ * idle pool never keeps a command alive.
+ */
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
+import { XError } from '../../shared/errors.js'
+import type { VerifyDecryptRequest, VerifyDecryptResponse } from './crypto-worker.js'
+
+interface Pending {
+  resolve(r: { ok: boolean; ciphertext: Buffer; plain?: Buffer }): void
+  reject(err: unknown): void
+  length: number
+}
+
+class CryptoPool {
+  private readonly workers: Worker[] = []
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 0
+  private turn = 0
+
+  constructor(size: number) {
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL('./crypto-worker.js', import.meta.url))
+      w.unref()
+      w.on('message', (m: VerifyDecryptResponse) => this.settle(m))
+      w.on('error', (err) => this.failAll(err))
+      this.workers.push(w)
+    }
+  }
+
+  /**
+   * Verify `ciphertext` (a whole pooled buffer's view, transferred away and back) against `hash`
+   * and decrypt it. Resolves { ok: false } on a mismatch.
+   */
+  verifyDecrypt(key: Buffer, iv: Buffer, hash: string, ciphertext: Buffer): Promise<{ ok: boolean; ciphertext: Buffer; plain?: Buffer }> {
+    if (ciphertext.byteOffset !== 0) throw new XError('XC_INTERNAL', 'crypto pool takes buffers that start their ArrayBuffer')
+    const id = this.nextId++
+    const buf = ciphertext.buffer as ArrayBuffer
+    const msg: VerifyDecryptRequest = { id, key, iv, hash, buf, length: ciphertext.length }
+    const w = this.workers[this.turn++ % this.workers.length]!
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, length: ciphertext.length })
+      w.ref()
+      w.postMessage(msg, [buf])
+    })
+  }
+
+  private settle(m: VerifyDecryptResponse): void {
+    const p = this.pending.get(m.id)
+    if (!p) return
+    this.pending.delete(m.id)
+    if (this.pending.size === 0) for (const w of this.workers) w.unref()
+    const ciphertext = Buffer.from(m.buf, 0, p.length)
+    if (m.error) p.reject(new XError('XC_DECRYPT', m.error))
+    else p.resolve({ ok: m.ok, ciphertext, ...(m.plain ? { plain: Buffer.from(m.plain) } : {}) })
+  }
+
+  private failAll(err: unknown): void {
+    for (const p of this.pending.values()) p.reject(err)
+    this.pending.clear()
+  }
+}
+
+let pool: CryptoPool | undefined
+
+/** The process-wide pool: one worker per core beyond the main thread's, 1 to 4. */
+export function cryptoPool(): CryptoPool {
+  pool ??= new CryptoPool(Math.max(1, Math.min(4, availableParallelism() - 1)))
+  return pool
+}
