@@ -10,7 +10,7 @@ import { XError } from '../../shared/errors.js'
 import type { VerifyDecryptRequest, VerifyDecryptResponse } from './crypto-worker.js'
 
 interface Pending {
-  resolve(r: { ok: boolean; ciphertext: Buffer; plain?: Buffer }): void
+  resolve(r: { ok: boolean; ciphertext: Buffer; plain: Buffer }): void
   reject(err: unknown): void
   length: number
 }
@@ -32,19 +32,22 @@ class CryptoPool {
   }
 
   /**
-   * Verify `ciphertext` (a whole pooled buffer's view, transferred away and back) against `hash`
-   * and decrypt it. Resolves { ok: false } on a mismatch.
+   * Verify `ciphertext` against `hash` and decrypt it into `out`. Both buffers must start their
+   * own ArrayBuffer (pooled shard buffers do): they are transferred to the worker and back, and
+   * come back in the result. Resolves { ok: false } on a mismatch (then `plain` is garbage).
    */
-  verifyDecrypt(key: Buffer, iv: Buffer, hash: string, ciphertext: Buffer): Promise<{ ok: boolean; ciphertext: Buffer; plain?: Buffer }> {
-    if (ciphertext.byteOffset !== 0) throw new XError('XC_INTERNAL', 'crypto pool takes buffers that start their ArrayBuffer')
+  verifyDecrypt(key: Buffer, iv: Buffer, hash: string, ciphertext: Buffer, out: Buffer): Promise<{ ok: boolean; ciphertext: Buffer; plain: Buffer }> {
+    if (ciphertext.byteOffset !== 0 || out.byteOffset !== 0 || out.buffer.byteLength < ciphertext.length) {
+      throw new XError('XC_INTERNAL', 'crypto pool takes buffers that start their own ArrayBuffer')
+    }
     const id = this.nextId++
     const buf = ciphertext.buffer as ArrayBuffer
-    const msg: VerifyDecryptRequest = { id, key, iv, hash, buf, length: ciphertext.length }
+    const msg: VerifyDecryptRequest = { id, key, iv, hash, buf, out: out.buffer as ArrayBuffer, length: ciphertext.length }
     const w = this.workers[this.turn++ % this.workers.length]!
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, length: ciphertext.length })
       w.ref()
-      w.postMessage(msg, [buf])
+      w.postMessage(msg, [buf, msg.out])
     })
   }
 
@@ -55,7 +58,7 @@ class CryptoPool {
     if (this.pending.size === 0) for (const w of this.workers) w.unref()
     const ciphertext = Buffer.from(m.buf, 0, p.length)
     if (m.error) p.reject(new XError('XC_DECRYPT', m.error))
-    else p.resolve({ ok: m.ok, ciphertext, ...(m.plain ? { plain: Buffer.from(m.plain) } : {}) })
+    else p.resolve({ ok: m.ok, ciphertext, plain: Buffer.from(m.out, 0, p.length) })
   }
 
   private failAll(err: unknown): void {

@@ -7,6 +7,7 @@
 import { rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { DirectWriter } from '../../shared/direct-io.js'
+import { shardBuffers } from './buffers.js'
 import { parallelMap } from '../../shared/pipeline.js'
 import { SHARD_SIZE, type ContentInfo } from '../../shared/protocol.js'
 import { ShardFetcher, type FetchBridge, type FetcherOptions } from './fetcher.js'
@@ -32,6 +33,7 @@ export async function downloadToFile(bridge: FetchBridge, fileWrapKey: Buffer, i
       const aligned = await writer.acquire(plain.length)
       try {
         plain.copy(aligned)
+        shardBuffers.release(plain)
         await file.writeAt(aligned, index * (shardSize || SHARD_SIZE))
       } finally {
         writer.release(aligned)

@@ -81,7 +81,8 @@ export class ShardFetcher {
     return { entry, hosts: w.hosts }
   }
 
-  /** Fetch, verify and decrypt shard `index`. */
+  /** Fetch, verify and decrypt shard `index`. The result may be a pooled buffer: release it to
+   * shardBuffers when done. */
   async fetch(index: number, signal?: AbortSignal): Promise<Buffer> {
     const shard = this.manifest.shards[index]
     if (!shard) throw new XError('XC_BAD_RANGE', `no shard ${index}`)
@@ -100,9 +101,11 @@ export class ShardFetcher {
         shardBuffers.release(data)
       }
     }
-    const r = await cryptoPool().verifyDecrypt(this.fileKey, iv, hash, data)
+    const r = await cryptoPool().verifyDecrypt(this.fileKey, iv, hash, data, shardBuffers.acquire(data.length))
     shardBuffers.release(r.ciphertext)
-    return r.ok ? r.plain! : null
+    if (r.ok) return r.plain
+    shardBuffers.release(r.plain)
+    return null
   }
 
   private report(hostId: string, hash: string, reason: ReportReason): void {

@@ -1,0 +1,44 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { cryptoPool } from '../../src/client/transfer/crypto-pool.js'
+import { encryptShard, generateFileKey } from '../../src/shared/crypto/index.js'
+
+const MiB = 1024 * 1024
+
+function whole(data: Buffer): Buffer {
+  // The pool takes buffers that own their ArrayBuffer from offset 0, like pooled shard buffers.
+  const b = Buffer.allocUnsafeSlow(data.length)
+  data.copy(b)
+  return b
+}
+
+t.test('verifies, then decrypts off the main thread', async (t) => {
+  const key = generateFileKey()
+  const plain = randomBytes(2 * MiB)
+  const { iv, ciphertext, hash } = encryptShard(key, plain)
+  const r = await cryptoPool().verifyDecrypt(key, iv, hash, whole(ciphertext), Buffer.allocUnsafeSlow(ciphertext.length))
+  t.equal(r.ok, true)
+  t.ok(r.plain.equals(plain), 'plaintext identical')
+  t.equal(r.ciphertext.length, ciphertext.length, 'the ciphertext buffer comes back for reuse')
+  t.ok(r.ciphertext.equals(ciphertext), 'and is untouched')
+})
+
+t.test('a wrong hash is a mismatch, and nothing is decrypted', async (t) => {
+  const key = generateFileKey()
+  const { iv, ciphertext } = encryptShard(key, randomBytes(MiB))
+  const tampered = whole(ciphertext)
+  tampered[12345] ^= 1
+  const { hash } = encryptShard(key, randomBytes(16))
+  const r = await cryptoPool().verifyDecrypt(key, iv, hash, tampered, Buffer.allocUnsafeSlow(tampered.length))
+  t.equal(r.ok, false)
+})
+
+t.test('many shards at once come back matched to their requests', async (t) => {
+  const key = generateFileKey()
+  const shards = Array.from({ length: 24 }, () => {
+    const plain = randomBytes(256 * 1024 + Math.floor(Math.random() * 1000))
+    return { plain, ...encryptShard(key, plain) }
+  })
+  const results = await Promise.all(shards.map((s) => cryptoPool().verifyDecrypt(key, s.iv, s.hash, whole(s.ciphertext), Buffer.allocUnsafeSlow(s.ciphertext.length))))
+  results.forEach((r, i) => t.ok(r.ok && r.plain.equals(shards[i]!.plain), `shard ${i}`))
+})
