@@ -2,7 +2,8 @@
  * Download a file version to a local path: shards fetched in parallel (bounded), each verified and
  * decrypted by the ShardFetcher, written at its offset into `<dest>.xcpart`, fsynced, then
  * renamed over `dest`, so a reader never sees a half-written file and a failed download leaves
- * the old file intact. Memory: at most `concurrency` shards (2 MiB each) at once.
+ * the old file intact. Memory: at most `concurrency` shards (2 MiB each, plus their plaintext)
+ * at once.
  */
 import { rename, rm } from 'node:fs/promises'
 import path from 'node:path'
@@ -27,7 +28,10 @@ export async function downloadToFile(bridge: FetchBridge, fileWrapKey: Buffer, i
   try {
     let done = 0
     const indices = shards.map((s) => s.index)
-    for await (const _ of parallelMap(indices, opts.concurrency ?? 6, async (index) => {
+    // Enough shards in flight for every host holding the file to serve at once (plus one),
+    // never fewer than 6 nor more than 16: each costs about two 2 MiB buffers.
+    const concurrency = opts.concurrency ?? Math.min(16, Math.max(6, (await fetcher.hostCount()) + 1))
+    for await (const _ of parallelMap(indices, concurrency, async (index) => {
       const plain = await fetcher.fetch(index)
       // Into an aligned buffer, so the write can skip the page cache (see shared/direct-io.ts).
       const aligned = await writer.acquire(plain.length)

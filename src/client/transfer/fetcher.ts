@@ -81,6 +81,12 @@ export class ShardFetcher {
     return { entry, hosts: w.hosts }
   }
 
+  /** How many hosts hold the first window of shards (0 for an empty file). */
+  async hostCount(): Promise<number> {
+    if (this.manifest.shards.length === 0) return 0
+    return Object.keys((await this.window(0)).hosts).length
+  }
+
   /** Fetch, verify and decrypt shard `index`. The result may be a pooled buffer: release it to
    * shardBuffers when done. */
   async fetch(index: number, signal?: AbortSignal): Promise<Buffer> {
