@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** `xcloud`: the drive's command line (argument parsing only; the work is in src/client). */
-import { Command, CommanderError } from 'commander'
+import { Command, CommanderError, Option } from 'commander'
+import { stat } from 'node:fs/promises'
 import { XCloudClient } from '../client/client.js'
 import { loginAccount, registerAccount } from '../client/session/account.js'
 import { resolveHome, saveCredentials } from '../client/session/home.js'
@@ -17,15 +18,21 @@ program
   .configureOutput({ outputError: (str, write) => write(str) })
 
 const home = (): string => resolveHome(program.opts<{ home?: string }>().home)
-async function client(): Promise<XCloudClient> {
-  return XCloudClient.fromHome(home())
+/** Run `fn` with this home's client, closing its connections afterwards. */
+async function withClient(fn: (c: XCloudClient) => Promise<void>): Promise<void> {
+  const c = await XCloudClient.fromHome(home())
+  try {
+    await fn(c)
+  } finally {
+    c.close()
+  }
 }
 
 program.command('register')
   .description('create an account (password from XCLOUD_PASSWORD or stdin) and log this device in')
   .requiredOption('--bridge <url>', 'bridge URL')
   .requiredOption('--email <email>', 'account email')
-  .addOption(new (await import('commander')).Option('--kdf-n <n>', 'scrypt cost N (power of two; lower only for tests)').argParser(parseIntOption('--kdf-n')).hideHelp())
+  .addOption(new Option('--kdf-n <n>', 'scrypt cost N (power of two; lower only for tests)').argParser(parseIntOption('--kdf-n')).hideHelp())
   .action(action(async (o: { bridge: string; email: string; kdfN?: number }) => {
     const password = await readSecret('XCLOUD_PASSWORD', 'Password: ')
     const { phrase } = await registerAccount(o.bridge, o.email, password, { kdfN: o.kdfN })
@@ -50,14 +57,13 @@ program.command('put')
   .argument('<local>', 'local file')
   .argument('<remote>', 'remote path (or existing remote folder)')
   .action(action(async (local: string, remote: string) => {
-    const c = await client()
-    try {
-      const { size } = await import('node:fs/promises').then((fs) => fs.stat(local)).catch(() => ({ size: 0 }))
+    await withClient(async (c) => {
+      const { size } = await stat(local).catch(() => ({ size: 0 }))
       const bar = progress(size, 'put')
       const res = await c.put(local, remote, { onProgress: (n) => bar.update(n) })
       bar.stop()
       process.stdout.write(`${remote} ${formatBytes(res.node.size)} version ${res.versionId}\n`)
-    } finally { c.close() }
+    })
   }))
 
 program.command('get')
@@ -65,14 +71,13 @@ program.command('get')
   .argument('<remote>', 'remote path')
   .argument('<local>', 'local file (or existing local folder)')
   .action(action(async (remote: string, local: string) => {
-    const c = await client()
-    try {
+    await withClient(async (c) => {
       const node = await c.node(remote)
       const bar = progress(node.size, 'get')
       const res = await c.get(remote, local, { onProgress: (n) => bar.update(n) })
       bar.stop()
       process.stdout.write(`${res.path} ${formatBytes(res.bytes)}\n`)
-    } finally { c.close() }
+    })
   }))
 
 program.command('ls')
@@ -80,15 +85,14 @@ program.command('ls')
   .argument('[remote]', 'remote path', '/')
   .option('--json', 'print JSON')
   .action(action(async (remote: string, o: { json?: boolean }) => {
-    const c = await client()
-    try {
+    await withClient(async (c) => {
       const entries = await c.tree.list(remote)
       if (o.json) { process.stdout.write(JSON.stringify(entries, null, 2) + '\n'); return }
       for (const e of entries) {
         const kind = e.kind === 'dir' ? 'd' : e.kind === 'symlink' ? 'l' : '-'
         process.stdout.write(`${kind} ${String(e.size).padStart(12)} ${new Date(e.mtime).toISOString()} ${e.name}\n`)
       }
-    } finally { c.close() }
+    })
   }))
 
 program.command('mkdir')
@@ -96,8 +100,7 @@ program.command('mkdir')
   .argument('<remote>', 'remote path')
   .option('-p, --parents', 'create missing parents; no error if it exists')
   .action(action(async (remote: string, o: { parents?: boolean }) => {
-    const c = await client()
-    try { await c.tree.mkdir(remote, o) } finally { c.close() }
+    await withClient(async (c) => { await c.tree.mkdir(remote, o) })
   }))
 
 program.command('mv')
@@ -105,8 +108,7 @@ program.command('mv')
   .argument('<src>', 'remote source')
   .argument('<dst>', 'remote destination (or existing folder)')
   .action(action(async (src: string, dst: string) => {
-    const c = await client()
-    try { await c.tree.move(src, dst) } finally { c.close() }
+    await withClient(async (c) => { await c.tree.move(src, dst) })
   }))
 
 program.command('rm')
@@ -114,8 +116,7 @@ program.command('rm')
   .argument('<remote>', 'remote path')
   .option('-r, --recursive', 'remove folders and their content')
   .action(action(async (remote: string, o: { recursive?: boolean }) => {
-    const c = await client()
-    try { await c.tree.remove(remote, o) } finally { c.close() }
+    await withClient(async (c) => { await c.tree.remove(remote, o) })
   }))
 
 program.command('up')

@@ -148,7 +148,7 @@ export class LocalNet {
     host.url = url
     if (!host.id) {
       const { stdout } = await execFileP(process.execPath, [CLI.xcore, 'status', '--data', host.dir, '--json'])
-      host.id = (JSON.parse(stdout) as { hostId?: string; id?: string }).hostId ?? (JSON.parse(stdout) as { id: string }).id
+      host.id = (JSON.parse(stdout) as { hostId: string }).hostId
     }
   }
 

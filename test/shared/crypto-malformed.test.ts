@@ -27,19 +27,7 @@ import { HKDF_INFO, hkdf32 } from '../../src/shared/crypto/derive.js'
 import { META_LABEL } from '../../src/shared/crypto/meta.js'
 import { NAME_LABEL } from '../../src/shared/crypto/names.js'
 
-/** The aad strings the client uses (session/account.ts, transfer/upload.ts). */
-const MK_AAD = 'xc-mk-v1'
-const FK_AAD = 'xc-fk-v1'
-
-function throwsCode(t: { pass(m: string): unknown; fail(m: string): unknown }, fn: () => unknown, code: ErrorCode, what: string): void {
-  try {
-    fn()
-    t.fail(`${what}: did not throw`)
-  } catch (err) {
-    if (err instanceof XError && err.code === code) t.pass(`${what}: ${code}`)
-    else t.fail(`${what}: expected ${code}, got ${err instanceof XError ? err.code : String(err)}`)
-  }
-}
+import { FK_AAD, MK_AAD, throwsCode } from './crypto-helpers.js'
 
 const junk: unknown[] = [undefined, null, 0, 1.5, NaN, true, {}, [], 'x', Symbol('s'), () => 1, Buffer.alloc(3)]
 

@@ -1,16 +1,8 @@
 import type { AnnounceRequest, HeartbeatRequest, ReportReason } from '../../shared/protocol.js'
 
-export interface HostRecord {
+/** What the host announced, plus what the bridge knows of it. */
+export interface HostRecord extends AnnounceRequest {
   id: string
-  publicKey: string
-  url: string
-  fingerprint: string
-  cert: string
-  capacity: number
-  used: number
-  region: string
-  maxUploadRate: number | null
-  maxDownloadRate: number | null
   /** Figures from the last heartbeat. */
   reportedShards: number
   bytesIn: number
