@@ -13,7 +13,8 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { CLI, LocalNet } from '../src/localnet/localnet.js'
+import { LocalNet } from '../src/localnet/localnet.js'
+import { programArgv } from '../src/shared/node-flags.js'
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -49,7 +50,7 @@ async function sha256(file: string): Promise<string> {
 function xcloud(home: string, args: string[]): Promise<{ seconds: number; peakRss: number }> {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint()
-    const child = spawn(process.execPath, [CLI.xcloud, '--home', home, ...args], { env: { ...process.env, XCLOUD_PASSWORD: PASSWORD }, stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, programArgv('xcloud', ['--home', home, ...args]), { env: { ...process.env, XCLOUD_PASSWORD: PASSWORD }, stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     child.stderr.on('data', (d) => { stderr += d })
     let peak = 0

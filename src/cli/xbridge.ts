@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-heap-size=128
 /**
  * `xbridge`: run the bridge (`serve`) and administer its data folder (`admin`). Argument parsing
  * only; the work is in src/bridge.

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-heap-size=64
 /** `xcloud`: the drive's command line (argument parsing only; the work is in src/client). */
 import { Command, CommanderError, Option } from 'commander'
 import { stat } from 'node:fs/promises'

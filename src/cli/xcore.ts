@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-heap-size=128
 /**
  * xcore: the host program's command line. Argument parsing and process concerns only (exit
  * codes, signals, output); the work lives in src/host/.

@@ -10,16 +10,15 @@ import { createWriteStream, existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { XError } from '../shared/errors.js'
+import { programArgv, programPath, type Program } from '../shared/node-flags.js'
 
 const execFileP = promisify(execFile)
-const CLI_DIR = fileURLToPath(new URL('../cli/', import.meta.url))
 export const CLI = {
-  xbridge: path.join(CLI_DIR, 'xbridge.js'),
-  xcore: path.join(CLI_DIR, 'xcore.js'),
-  xcloud: path.join(CLI_DIR, 'xcloud.js'),
+  xbridge: programPath('xbridge'),
+  xcore: programPath('xcore'),
+  xcloud: programPath('xcloud'),
 }
 
 export interface HostSpec {
@@ -55,9 +54,9 @@ const live = new Set<ChildProcess>()
 process.on('exit', () => { for (const p of live) p.kill('SIGKILL') })
 
 /** Spawn a CLI and resolve when it prints `listening <url>` as its first line. */
-function spawnListening(script: string, args: string[], logFile: string): Promise<{ proc: ChildProcess; url: string }> {
+function spawnListening(program: Program, args: string[], logFile: string): Promise<{ proc: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [script, ...args, '--stop-with-parent', String(process.pid)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, programArgv(program, [...args, '--stop-with-parent', String(process.pid)]), { stdio: ['ignore', 'pipe', 'pipe'] })
     live.add(proc)
     const log = createWriteStream(logFile, { flags: 'a' })
     proc.stderr!.pipe(log)
@@ -68,13 +67,13 @@ function spawnListening(script: string, args: string[], logFile: string): Promis
         first = false
         const m = /^listening (\S+)$/.exec(line)
         if (m) resolve({ proc, url: m[1]! })
-        else reject(new XError('XC_INTERNAL', `${path.basename(script)} printed "${line}" instead of "listening <url>"`))
+        else reject(new XError('XC_INTERNAL', `${program} printed "${line}" instead of "listening <url>"`))
       }
       log.write(line + '\n')
     })
     proc.on('exit', (code, signal) => {
       live.delete(proc)
-      if (first) reject(new XError('XC_INTERNAL', `${path.basename(script)} ${args.join(' ')} exited (${code ?? signal}) before listening; see ${logFile}`))
+      if (first) reject(new XError('XC_INTERNAL', `${program} ${args.join(' ')} exited (${code ?? signal}) before listening; see ${logFile}`))
     })
   })
 }
@@ -120,7 +119,7 @@ export class LocalNet {
     await mkdir(this.bridgeDir, { recursive: true })
     const args = ['serve', '--data', this.bridgeDir, '--listen', this.opts.bridgeListen ?? '127.0.0.1:0', ...this.logArgs(), ...(this.opts.bridgeArgs ?? [])]
     if (this.opts.mirrors) args.push('--mirrors', String(this.opts.mirrors))
-    const { proc, url } = await spawnListening(CLI.xbridge, args, path.join(this.opts.dir, 'bridge.log'))
+    const { proc, url } = await spawnListening('xbridge', args, path.join(this.opts.dir, 'bridge.log'))
     this.bridge = proc
     this.bridgeUrl = url
   }
@@ -133,7 +132,7 @@ export class LocalNet {
       if (spec.region) args.push('--region', spec.region)
       if (spec.maxUploadRate) args.push('--max-upload-rate', spec.maxUploadRate)
       if (spec.maxDownloadRate) args.push('--max-download-rate', spec.maxDownloadRate)
-      await execFileP(process.execPath, [CLI.xcore, ...args])
+      await execFileP(process.execPath, programArgv('xcore', args))
     }
     const host: HostProc = { index, dir, id: '', url: '', proc: null }
     this.hosts[index] = host
@@ -143,11 +142,11 @@ export class LocalNet {
 
   async startHost(index: number): Promise<void> {
     const host = this.hosts[index]!
-    const { proc, url } = await spawnListening(CLI.xcore, ['serve', '--data', host.dir, ...this.logArgs(), ...(this.opts.hostArgs ?? [])], path.join(this.opts.dir, `host-${index}.log`))
+    const { proc, url } = await spawnListening('xcore', ['serve', '--data', host.dir, ...this.logArgs(), ...(this.opts.hostArgs ?? [])], path.join(this.opts.dir, `host-${index}.log`))
     host.proc = proc
     host.url = url
     if (!host.id) {
-      const { stdout } = await execFileP(process.execPath, [CLI.xcore, 'status', '--data', host.dir, '--json'])
+      const { stdout } = await execFileP(process.execPath, programArgv('xcore', ['status', '--data', host.dir, '--json']))
       host.id = (JSON.parse(stdout) as { hostId: string }).hostId
     }
   }
@@ -161,7 +160,7 @@ export class LocalNet {
 
   /** `xbridge admin --data <bridge dir> …`, parsed as JSON. */
   async admin<T>(...args: string[]): Promise<T> {
-    const { stdout } = await execFileP(process.execPath, [CLI.xbridge, 'admin', '--data', this.bridgeDir, ...args, '--json'], { maxBuffer: 256 * 1024 * 1024 })
+    const { stdout } = await execFileP(process.execPath, programArgv('xbridge', ['admin', '--data', this.bridgeDir, ...args, '--json']), { maxBuffer: 256 * 1024 * 1024 })
     return JSON.parse(stdout) as T
   }
 
