@@ -7,7 +7,7 @@ import { loginAccount, registerAccount } from '../client/session/account.js'
 import { resolveHome, saveCredentials } from '../client/session/home.js'
 import { XError } from '../shared/errors.js'
 import { formatBytes } from '../shared/units.js'
-import { EXIT_USAGE, action, parseIntOption, progress, readSecret } from './common.js'
+import { EXIT_USAGE, STOP_WITH_PARENT_FLAG, action, parseIntOption, progress, readSecret, stopWithParent } from './common.js'
 
 const program = new Command()
 program
@@ -117,6 +117,63 @@ program.command('rm')
   .option('-r, --recursive', 'remove folders and their content')
   .action(action(async (remote: string, o: { recursive?: boolean }) => {
     await withClient(async (c) => { await c.tree.remove(remote, o) })
+  }))
+
+program.command('mount')
+  .description('mount the drive at MOUNTPOINT and keep it in sync (foreground; Ctrl-C unmounts)')
+  .argument('<mountpoint>', 'an empty folder')
+  .option('--cache-shards <n>', 'plaintext shards (2 MiB each) kept in memory for reads', parseIntOption('--cache-shards'), 24)
+  .option('--drain <seconds>', 'how long stopping may push pending uploads before unmounting', parseIntOption('--drain'), 30)
+  .addOption(new Option(STOP_WITH_PARENT_FLAG, 'stop when that process ends').argParser(parseIntOption('--stop-with-parent')).hideHelp())
+  .action(action(async (mountpoint: string, o: { cacheShards: number; drain: number; stopWithParent?: number }) => {
+    if (o.cacheShards < 4 || o.cacheShards > 4096) throw new XError('XC_USAGE', '--cache-shards must be 4..4096')
+    const { Daemon, runningDaemon } = await import('../client/daemon/daemon.js')
+    let other = runningDaemon(home())
+    // A daemon that was just killed takes a moment to go away.
+    for (let i = 0; other && i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      other = runningDaemon(home())
+    }
+    if (other) throw new XError('XC_USAGE', `this home is already mounted at ${other.mountpoint} (pid ${other.pid})`)
+    const log = (msg: string, err?: unknown): void => {
+      process.stderr.write(`${new Date().toISOString()} ${msg}${err ? `: ${err instanceof Error ? err.message : String(err)}` : ''}\n`)
+    }
+    const daemon = await Daemon.start({ home: home(), mountpoint, cacheShards: o.cacheShards, drainMs: o.drain * 1000, log })
+    process.stdout.write(`mounted ${daemon.opts.mountpoint}\n`)
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve)
+      process.once('SIGTERM', resolve)
+      stopWithParent(o.stopWithParent, resolve)
+    })
+    await daemon.stop()
+    process.stdout.write('unmounted\n')
+  }))
+
+program.command('unmount')
+  .description('stop the daemon serving MOUNTPOINT (it pushes pending work first) and unmount it')
+  .argument('<mountpoint>', 'the mount point')
+  .action(action(async (mountpoint: string) => {
+    const { runningDaemon } = await import('../client/daemon/daemon.js')
+    const { unmount } = await import('../client/daemon/unmount.js')
+    await unmount(mountpoint, runningDaemon(home()))
+  }))
+
+program.command('status')
+  .description('pending uploads, transfers in flight, cache use and sync state of this home')
+  .option('--json', 'machine-readable output')
+  .action(action(async (o: { json?: boolean }) => {
+    const { homeStatus, formatStatus } = await import('../client/daemon/status.js')
+    const st = await homeStatus(home())
+    process.stdout.write(o.json ? JSON.stringify(st, null, 2) + '\n' : formatStatus(st))
+  }))
+
+program.command('tree')
+  .description('print the drive\'s tree as this device knows it (folders, files, sizes, times, versions)')
+  .argument('[path]', 'folder or file', '/')
+  .option('--json', 'JSON output (the default)')
+  .action(action(async (p: string) => {
+    const { localTree } = await import('../client/daemon/status.js')
+    process.stdout.write(JSON.stringify(await localTree(home(), p), null, 2) + '\n')
   }))
 
 program.command('up')

@@ -73,6 +73,7 @@ export const ERRORS = {
   XC_NOT_LOGGED_IN: { status: 401, retryable: false, message: 'not logged in: run `xcloud login`' },
   XC_CONFIG: { status: 400, retryable: false, message: 'invalid configuration' },
   XC_LOCAL_IO: { status: 500, retryable: false, message: 'local I/O error' },
+  XC_MOUNT: { status: 500, retryable: false, message: 'mount failed' },
   XC_INTERNAL: { status: 500, retryable: false, message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>
 

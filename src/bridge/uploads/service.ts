@@ -32,7 +32,7 @@ export interface UploadDeps {
   store: Transactor
     & UploadStore
     & Pick<HostStore, 'hostsSeenSince' | 'hostsByIds' | 'addSuccesses'>
-    & Pick<ShardStore, 'insertVersion'>
+    & Pick<ShardStore, 'insertVersion' | 'userHasShard'>
     & Pick<TreeStore, 'getNode' | 'childByName' | 'hasChildren' | 'ancestors' | 'insertNode' | 'updateNode' | 'deleteNode' | 'appendChange'>
 }
 
@@ -162,7 +162,9 @@ export function commitVersion(d: UploadDeps, userId: string, uploadId: string, r
       throw xerr('XC_BAD_REQUEST', `shard ${index} has size ${s.size} but was placed with ${placedSize}`, { index, hash: s.hash })
     }
     const have = receipts.get(s.hash)?.length ?? 0
-    if (have < upload.mirrors) {
+    // A shard the user's own versions already reference (a new version that changed other
+    // shards) is on its mirrors already; any other shard needs this upload's receipts.
+    if (have < upload.mirrors && !(have === 0 && placedSize === undefined && d.store.userHasShard(userId, s.hash))) {
       throw xerr('XC_UPLOAD_INCOMPLETE', `shard ${index} has receipts from ${have} of ${upload.mirrors} hosts`, {
         index, hash: s.hash, receipts: have, needed: upload.mirrors,
       })

@@ -38,7 +38,7 @@ interface Window {
 export class ShardFetcher {
   readonly manifest: Manifest
   readonly info: ContentInfo
-  private readonly fileKey: Buffer
+  readonly fileKey: Buffer
   private readonly windows = new Map<number, Promise<Window>>()
   private readonly windowSize: number
   readonly scores: HostScores

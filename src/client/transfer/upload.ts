@@ -33,6 +33,12 @@ export interface UploadOptions {
   onProgress?: (bytes: number) => void
   /** How often one shard may ask the bridge for a replacement host. */
   maxReplacements?: number
+  /**
+   * Write a new version of an existing one: keep its file key, and take the shards `reuse`
+   * returns unchanged (they are already on their mirrors). Every other shard is encrypted with a
+   * fresh IV, so no (key, IV) pair ever covers two different plaintexts.
+   */
+  base?: { fileKey: Buffer; reuse(index: number): ManifestShard | undefined }
 }
 
 interface EncryptedPiece extends ManifestShard {
@@ -49,7 +55,7 @@ export async function uploadVersion(
   baseVersionId: string | null,
   opts: UploadOptions = {},
 ): Promise<CommitResponse> {
-  const fileKey = generateFileKey()
+  const fileKey = opts.base?.fileKey ?? generateFileKey()
   const upload = await bridge.createUpload()
   const count = shardCount(source.size)
   const timer = new PutTimer()
@@ -59,6 +65,12 @@ export async function uploadVersion(
   async function* encrypted(): AsyncGenerator<EncryptedPiece> {
     for (let index = 0; index < count; index++) {
       const length = shardLength(index, source.size)
+      const kept = opts.base?.reuse(index)
+      if (kept && kept.size === length && kept.index === index) {
+        manifestShards[index] = kept
+        done += length
+        continue
+      }
       const plain = await source.read(index, length)
       if (plain.length !== length) throw new XError('XC_LOCAL_IO', `short read of shard ${index}: file changed while uploading`)
       const { iv, ciphertext, hash } = encryptShard(fileKey, plain)

@@ -25,7 +25,7 @@ export type TreeBridge = Pick<BridgeClient, 'root' | 'lookup' | 'children' | 'cr
 export class RemoteTree {
   private rootNode: Promise<TreeNode> | undefined
 
-  constructor(private readonly bridge: TreeBridge, private readonly keys: AccountKeys) {}
+  constructor(private readonly bridge: TreeBridge, readonly keys: AccountKeys) {}
 
   root(): Promise<TreeNode> {
     this.rootNode ??= this.bridge.root()

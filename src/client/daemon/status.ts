@@ -1,0 +1,102 @@
+/** `xcloud status` and `xcloud tree`: read what the daemon publishes, or the local state itself. */
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { XError } from '../../shared/errors.js'
+import { formatBytes } from '../../shared/units.js'
+import { LocalState, ROOT_INO, type LocalNode } from '../state/local-state.js'
+import { runningDaemon, type DaemonStatus } from './daemon.js'
+
+export interface HomeStatus {
+  running: boolean
+  mountpoint: string | null
+  pendingOps: number
+  pendingUploads: number
+  uploading: DaemonStatus['sync']['uploading']
+  openFiles: number
+  cache: DaemonStatus['cache']
+  tree: DaemonStatus['tree']
+  lastPull: number | null
+  lastError: string | null
+  synced: boolean
+}
+
+function openState(home: string): LocalState {
+  const file = path.join(home, 'state.db')
+  if (!existsSync(file)) throw new XError('XC_USAGE', `no drive state in ${home}: run \`xcloud mount\` first`)
+  return new LocalState(file)
+}
+
+export async function homeStatus(home: string): Promise<HomeStatus> {
+  const daemon = runningDaemon(home)
+  if (daemon) {
+    try {
+      const s = JSON.parse(readFileSync(path.join(home, 'status.json'), 'utf8')) as DaemonStatus
+      return {
+        running: true, mountpoint: s.mountpoint, pendingOps: s.sync.pendingOps, pendingUploads: s.sync.pendingUploads,
+        uploading: s.sync.uploading, openFiles: s.openFiles, cache: s.cache, tree: s.tree, lastPull: s.sync.lastPull,
+        lastError: s.sync.lastError, synced: s.sync.pendingOps === 0 && s.sync.lastError === null,
+      }
+    } catch { /* fall through to the state file */ }
+  }
+  const state = openState(home)
+  try {
+    const c = state.opCounts()
+    const t = state.stats()
+    return {
+      running: false, mountpoint: null, pendingOps: c.ops, pendingUploads: c.uploads, uploading: null, openFiles: 0,
+      cache: { memoryBytes: 0, stagedFiles: t.staged }, tree: { files: t.files, dirs: t.dirs, bytes: t.bytes },
+      lastPull: null, lastError: null, synced: c.ops === 0,
+    }
+  } finally {
+    state.close()
+  }
+}
+
+export function formatStatus(s: HomeStatus): string {
+  const lines = [
+    s.running ? `mounted at ${s.mountpoint}` : 'not mounted',
+    `sync: ${s.synced ? 'up to date' : `${s.pendingOps} changes pending (${s.pendingUploads} uploads)`}${s.lastError ? `, last error ${s.lastError}` : ''}`,
+    s.uploading ? `uploading ${s.uploading.path}: ${formatBytes(s.uploading.done)} of ${formatBytes(s.uploading.bytes)}` : 'no transfer in flight',
+    `open files: ${s.openFiles}`,
+    `cache: ${formatBytes(s.cache.memoryBytes)} in memory, ${s.cache.stagedFiles} files staged on disk`,
+    `drive: ${s.tree.files} files, ${s.tree.dirs} folders, ${formatBytes(s.tree.bytes)}`,
+  ]
+  return lines.join('\n') + '\n'
+}
+
+export interface TreeEntry {
+  name: string
+  type: 'dir' | 'file' | 'symlink'
+  size: number
+  mtime: string
+  mode: string
+  version: string | null
+  target?: string
+  pending: boolean
+  children?: TreeEntry[]
+}
+
+export async function localTree(home: string, p: string): Promise<TreeEntry> {
+  const state = openState(home)
+  try {
+    let node = state.must(ROOT_INO)
+    for (const name of p.split('/').filter(Boolean)) {
+      const next = node.kind === 'dir' ? state.child(node.ino, name) : undefined
+      if (!next) throw new XError('XC_NOT_FOUND', `${p}: no such file or directory`)
+      node = next
+    }
+    const entry = (n: LocalNode): TreeEntry => {
+      const e: TreeEntry = {
+        name: n.ino === ROOT_INO ? '/' : n.name, type: n.kind, size: n.kind === 'file' ? n.size : 0,
+        mtime: new Date(n.mtime).toISOString(), mode: (n.mode & 0o7777).toString(8).padStart(4, '0'), version: n.versionId,
+        pending: n.dirty || state.hasPendingOps(n.ino),
+      }
+      if (n.kind === 'symlink') e.target = n.target ?? ''
+      if (n.kind === 'dir') e.children = state.children(n.ino).map(entry)
+      return e
+    }
+    return entry(node)
+  } finally {
+    state.close()
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Staging files: staging/<ino> holds a file's locally written bytes at their real offsets
+ * (sparse where nothing was written). One descriptor per staged file, shared by all its handles
+ * and kept while any handle is open; the file's length is the file's size.
+ */
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync, fsyncSync, constants } from 'node:fs'
+import { close, fdatasync, read, write, ftruncate } from 'node:fs'
+import path from 'node:path'
+
+interface Open {
+  fd: number
+  refs: number
+}
+
+export class Staging {
+  private readonly open = new Map<number, Open>()
+
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+  }
+
+  pathOf(ino: number): string {
+    return path.join(this.dir, String(ino))
+  }
+
+  /** Create (or keep) the staging file of `ino` with `size` bytes. */
+  create(ino: number, size: number): void {
+    const fd = openSync(this.pathOf(ino), constants.O_RDWR | constants.O_CREAT, 0o600)
+    try {
+      if (fstatSync(fd).size !== size) ftruncateSync(fd, size)
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  exists(ino: number): boolean {
+    try {
+      closeSync(openSync(this.pathOf(ino), constants.O_RDONLY))
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /** A descriptor for `ino`, counted: give it back with `unref`. */
+  ref(ino: number): number {
+    let o = this.open.get(ino)
+    if (!o) {
+      o = { fd: openSync(this.pathOf(ino), constants.O_RDWR), refs: 0 }
+      this.open.set(ino, o)
+    }
+    o.refs++
+    return o.fd
+  }
+
+  unref(ino: number): void {
+    const o = this.open.get(ino)
+    if (!o) return
+    if (--o.refs <= 0) {
+      this.open.delete(ino)
+      close(o.fd, () => {})
+    }
+  }
+
+  /** Run `fn` with a descriptor, opening one briefly when no handle holds it. */
+  async with<T>(ino: number, fn: (fd: number) => Promise<T>): Promise<T> {
+    const fd = this.ref(ino)
+    try {
+      return await fn(fd)
+    } finally {
+      this.unref(ino)
+    }
+  }
+
+  size(ino: number): number {
+    const o = this.open.get(ino)
+    if (o) return fstatSync(o.fd).size
+    const fd = openSync(this.pathOf(ino), constants.O_RDONLY)
+    try { return fstatSync(fd).size } finally { closeSync(fd) }
+  }
+
+  write(fd: number, buf: Buffer, pos: number): Promise<number> {
+    return new Promise((resolve, reject) => write(fd, buf, 0, buf.length, pos, (err, n) => (err ? reject(err) : resolve(n))))
+  }
+
+  read(fd: number, buf: Buffer, pos: number): Promise<number> {
+    return new Promise((resolve, reject) => read(fd, buf, 0, buf.length, pos, (err, n) => (err ? reject(err) : resolve(n))))
+  }
+
+  /** Read exactly buf.length bytes at pos (zeros past the end). */
+  async readFully(fd: number, buf: Buffer, pos: number): Promise<void> {
+    let off = 0
+    while (off < buf.length) {
+      const n = await this.read(fd, buf.subarray(off), pos + off)
+      if (n === 0) { buf.fill(0, off); return }
+      off += n
+    }
+  }
+
+  readFullySync(fd: number, buf: Buffer, pos: number): void {
+    let off = 0
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, pos + off)
+      if (n === 0) { buf.fill(0, off); return }
+      off += n
+    }
+  }
+
+  writeSync(fd: number, buf: Buffer, pos: number): void {
+    let off = 0
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, pos + off)
+  }
+
+  truncate(fd: number, size: number): Promise<void> {
+    return new Promise((resolve, reject) => ftruncate(fd, size, (err) => (err ? reject(err) : resolve())))
+  }
+
+  sync(fd: number): Promise<void> {
+    return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())))
+  }
+
+  syncSync(fd: number): void {
+    fsyncSync(fd)
+  }
+
+  remove(ino: number): void {
+    const o = this.open.get(ino)
+    if (o) {
+      this.open.delete(ino)
+      closeSync(o.fd)
+    }
+    rmSync(this.pathOf(ino), { force: true })
+  }
+
+  get openCount(): number {
+    return this.open.size
+  }
+}
