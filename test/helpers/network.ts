@@ -92,6 +92,18 @@ export async function randomFile(file: string, size: number): Promise<string> {
   return hash.digest('hex')
 }
 
+/** The same account on another device (its own home). */
+export async function loginDevice(t: Test, net: LocalNet, email: string, home = workdir(t, `home-${email}-${++counter}`)): Promise<User> {
+  const xcloud = (...args: string[]): Promise<RunResult> => run(CLI.xcloud, ['--home', home, ...args], { env: { XCLOUD_PASSWORD: PASSWORD } })
+  const ok = async (...args: string[]): Promise<string> => {
+    const r = await xcloud(...args)
+    if (r.code !== 0) throw new Error(`xcloud ${args.join(' ')} exited ${r.code}: ${r.stderr}`)
+    return r.stdout
+  }
+  await ok('login', '--bridge', net.bridgeUrl, '--email', email)
+  return { email, home, xcloud, ok }
+}
+
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256')
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)

@@ -50,6 +50,8 @@ export class SyncEngine {
   private lastPull: number | null = null
   private lastError: string | null = null
   private readonly idleWaiters: Array<() => void> = []
+  /** Remote nodes whose changes were skipped while local work on them was pending. */
+  private readonly stale = new Set<string>()
 
   constructor(
     private readonly bridge: BridgeClient,
@@ -259,6 +261,9 @@ export class SyncEngine {
         this.opts.log?.(`${path}: changed on another device too; kept this device's version as "${name}"`)
         this.state.transaction(() => {
           if (!this.state.child(parentIno, name)) this.state.move(node.ino, parentIno, name, Date.now())
+          // The original name keeps the other device's version: fetch it after this push.
+          if (node.remoteId) this.stale.add(node.remoteId)
+          this.state.update(node.ino, { remoteId: null, versionId: null })
         })
       }
       if (node.remoteId && res.node.id === node.remoteId) {
@@ -352,21 +357,43 @@ export class SyncEngine {
       })
       if (!res.more) break
     }
+    await this.refreshStale()
     this.lastPull = Date.now()
+  }
+
+  /** Re-read nodes whose remote changes were skipped, now that their local work is done. */
+  private async refreshStale(): Promise<void> {
+    for (const id of [...this.stale]) {
+      const local = this.state.byRemote(id)
+      if (local && this.busy(local)) continue
+      this.stale.delete(id)
+      let r: TreeNode | null
+      try {
+        r = await this.bridge.node(id)
+      } catch (err) {
+        if (toXError(err).code !== 'XC_NOT_FOUND') { this.stale.add(id); throw err }
+        r = null
+      }
+      this.state.transaction(() => {
+        if (r) this.applyRemoteUpsert(r, true)
+        else this.applyRemoteDelete(id)
+      })
+    }
   }
 
   private busy(n: LocalNode): boolean {
     return n.dirty || this.state.hasPendingOps(n.ino) || this.vfs.hasWriters(n.ino)
   }
 
-  private applyRemoteUpsert(r: TreeNode): void {
+  private applyRemoteUpsert(r: TreeNode, force = false): void {
     if (r.parentId === null) {
       const root = this.state.must(ROOT_INO)
       if (!root.remoteId) this.state.update(ROOT_INO, { remoteId: r.id, remoteRev: r.revision })
       return
     }
     const local = this.state.byRemote(r.id)
-    if (local && (r.revision <= local.remoteRev || this.busy(local))) return
+    if (local && this.busy(local)) { this.stale.add(r.id); return }
+    if (local && r.revision <= local.remoteRev && !force) return
     const parent = this.state.byRemote(r.parentId)
     if (!parent || parent.parent === 0 && parent.ino !== ROOT_INO) return
     let name: string
@@ -412,7 +439,9 @@ export class SyncEngine {
 
   private applyRemoteDelete(remoteId: string): void {
     const local = this.state.byRemote(remoteId)
-    if (!local || local.ino === ROOT_INO || this.busy(local) || this.state.hasChildren(local.ino)) return
+    if (!local || local.ino === ROOT_INO) return
+    if (this.busy(local)) { this.stale.add(remoteId); return }
+    if (this.state.hasChildren(local.ino)) return
     if (local.versionId) this.remote.forget(local.versionId)
     if (this.vfs.isOpen(local.ino)) {
       this.state.detach(local.ino)
