@@ -18,3 +18,5 @@ if (!existsSync(stamp) || (existsSync(lock) && statSync(lock).mtimeMs > statSync
 }
 console.error('[xcloud] building…')
 run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')])
+// The mount's native addon with its fix (see native-deps/fuse-native.mjs); a no-op once built.
+run(process.execPath, [path.join(root, 'native-deps', 'fuse-native.mjs')])

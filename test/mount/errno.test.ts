@@ -34,6 +34,7 @@ const out = {
   readlinkFile: code(() => fs.readlinkSync(p('file'))),
   rmdirMissing: code(() => fs.rmdirSync(p('missing'))),
   renameIntoItself: code(() => fs.renameSync(p('dir'), p('dir', 'inner'))),
+  utimesKeepsMtime: (fs.utimesSync(p('file'), 1000000000, 1200000000), fs.statSync(p('file')).mtimeMs),
 }
 process.stdout.write(JSON.stringify(out))
 `
@@ -67,5 +68,6 @@ t.test('wrong use gets the right errno', async (t) => {
     readlinkFile: 'EINVAL',
     rmdirMissing: 'ENOENT',
     renameIntoItself: 'EINVAL',
+    utimesKeepsMtime: 1200000000000,
   })
 })

@@ -36,6 +36,8 @@ export interface DaemonStatus {
   sync: SyncStatus
   openFiles: number
   cache: { memoryBytes: number; stagedFiles: number }
+  /** Shards fetched from hosts for reads (cache misses). */
+  shardsFetched: number
   tree: { files: number; dirs: number; bytes: number }
   updatedAt: number
 }
@@ -55,6 +57,7 @@ export class Daemon {
     readonly vfs: Vfs,
     readonly engine: SyncEngine,
     private readonly remote: RemoteContent,
+    private readonly staging: Staging,
   ) {}
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -81,13 +84,19 @@ export class Daemon {
       capacity: () => daemon?.capacity ?? { total: 0, used: 0 },
     })
     const engine = new SyncEngine(client.bridge, client.tree, client.keys.fileWrapKey, state, vfs, staging, remote, { log: opts.log })
-    daemon = new Daemon({ ...opts, mountpoint }, client, state, vfs, engine, remote)
+    daemon = new Daemon({ ...opts, mountpoint }, client, state, vfs, engine, remote, staging)
     await daemon.run()
     return daemon
   }
 
   private async run(): Promise<void> {
-    // A daemon killed mid-write left changed files without a queued upload: queue them now.
+    // A daemon killed mid-write: a staged file's length is its size (the row may lag behind the
+    // last writes), and changed files may lack a queued upload. Settle both before serving.
+    for (const n of this.state.stagedNodes()) {
+      const size = this.staging.exists(n.ino) ? this.staging.size(n.ino) : null
+      if (size === null) this.state.update(n.ino, { staged: false })
+      else if (size !== n.size) this.state.update(n.ino, { size })
+    }
     for (const ino of this.state.dirtyWithoutUpload()) this.state.enqueueUpload(ino)
     try {
       await this.engine.pull()
@@ -125,6 +134,7 @@ export class Daemon {
       sync: this.engine.status(),
       openFiles: this.vfs.openHandles,
       cache: { memoryBytes: this.remote.cachedBytes, stagedFiles: tree.staged },
+      shardsFetched: this.remote.fetched,
       tree: { files: tree.files, dirs: tree.dirs, bytes: tree.bytes },
       updatedAt: Date.now(),
     }

@@ -18,6 +18,9 @@ export interface HomeStatus {
   lastPull: number | null
   lastError: string | null
   synced: boolean
+  shardsUploaded: number
+  shardsReused: number
+  shardsFetched: number
 }
 
 function openState(home: string): LocalState {
@@ -35,6 +38,7 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
         running: true, mountpoint: s.mountpoint, pendingOps: s.sync.pendingOps, pendingUploads: s.sync.pendingUploads,
         uploading: s.sync.uploading, openFiles: s.openFiles, cache: s.cache, tree: s.tree, lastPull: s.sync.lastPull,
         lastError: s.sync.lastError, synced: s.sync.pendingOps === 0 && s.sync.lastError === null,
+        shardsUploaded: s.sync.shardsUploaded, shardsReused: s.sync.shardsReused, shardsFetched: s.shardsFetched,
       }
     } catch { /* fall through to the state file */ }
   }
@@ -45,7 +49,7 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
     return {
       running: false, mountpoint: null, pendingOps: c.ops, pendingUploads: c.uploads, uploading: null, openFiles: 0,
       cache: { memoryBytes: 0, stagedFiles: t.staged }, tree: { files: t.files, dirs: t.dirs, bytes: t.bytes },
-      lastPull: null, lastError: null, synced: c.ops === 0,
+      lastPull: null, lastError: null, synced: c.ops === 0, shardsUploaded: 0, shardsReused: 0, shardsFetched: 0,
     }
   } finally {
     state.close()

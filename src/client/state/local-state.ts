@@ -282,6 +282,10 @@ export class LocalState {
     return true
   }
 
+  stagedNodes(): LocalNode[] {
+    return this.db.prepare<[], NodeRow>('SELECT * FROM nodes WHERE staged = 1').all().map(toNode)
+  }
+
   /** Files with changes that no queued upload covers (a daemon killed before their close). */
   dirtyWithoutUpload(): number[] {
     return this.db.prepare<[], { ino: number }>(

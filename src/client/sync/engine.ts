@@ -38,6 +38,9 @@ export interface SyncStatus {
   lastPull: number | null
   lastError: string | null
   cursor: number
+  /** Shards encrypted and sent by uploads (each to all its mirrors), and shards reused unchanged. */
+  shardsUploaded: number
+  shardsReused: number
 }
 
 export class SyncEngine {
@@ -52,6 +55,8 @@ export class SyncEngine {
   private readonly idleWaiters: Array<() => void> = []
   /** Remote nodes whose changes were skipped while local work on them was pending. */
   private readonly stale = new Set<string>()
+  private shardsUploaded = 0
+  private shardsReused = 0
 
   constructor(
     private readonly bridge: BridgeClient,
@@ -126,6 +131,7 @@ export class SyncEngine {
     return {
       pendingOps: c.ops, pendingUploads: c.uploads, uploading: this.uploading, lastPull: this.lastPull,
       lastError: this.lastError, cursor: Number(this.state.getKv('cursor') ?? 0),
+      shardsUploaded: this.shardsUploaded, shardsReused: this.shardsReused,
     }
   }
 
@@ -220,6 +226,7 @@ export class SyncEngine {
     const size = node.staged ? this.staging.size(node.ino) : node.size
     const rows = this.state.shards(node.ino)
     let base: UploadOptions['base']
+    const reused = new Set<number>()
     if (node.versionId && node.remoteId) {
       const fetcher = await this.remote.fetcher(node.remoteId, node.versionId)
       const shards = fetcher.manifest.shards
@@ -230,6 +237,7 @@ export class SyncEngine {
           if (row !== undefined && row !== null) return undefined // dirty
           const kept = shards[index]
           if (!kept || index * SHARD_SIZE + kept.size > node.baseSize) return undefined
+          reused.add(index)
           return kept
         },
       }
@@ -266,6 +274,8 @@ export class SyncEngine {
           this.state.update(node.ino, { remoteId: null, versionId: null })
         })
       }
+      this.shardsReused += reused.size
+      this.shardsUploaded += shardCount(size) - reused.size
       if (node.remoteId && res.node.id === node.remoteId) {
         // A new version keeps the node's old attributes on the bridge; send the current ones.
         try {
@@ -281,6 +291,12 @@ export class SyncEngine {
         this.state.update(node.ino, {
           remoteId: res.node.id, remoteRev: res.node.revision, versionId: res.versionId, baseSize: size, dirty: stillDirty,
         })
+        // Written again while this upload ran: the op being applied still counts as pending, so
+        // queue the next upload explicitly.
+        if (stillDirty && !this.vfs.hasWriters(node.ino)) {
+          const n = this.state.must(node.ino)
+          this.state.enqueue('upload', node.ino, n.parent, n.name)
+        }
         // A new file was uploaded whole from staging: every shard there is the committed one.
         if (!base && now.staged) for (let i = 0; i < shardCount(size); i++) this.state.markPresent(node.ino, i)
       })

@@ -27,6 +27,8 @@ export class RemoteContent {
   private readonly cache = new Map<string, Entry>()
   private readonly lastRead = new Map<string, number>()
   private readonly cacheShards: number
+  /** Shards fetched from hosts so far (cache misses). */
+  fetched = 0
   private readonly readAhead: number
 
   constructor(private readonly bridge: Pick<BridgeClient, 'content' | 'tokens' | 'report'>, private readonly fileWrapKey: Buffer, opts: RemoteContentOptions = {}) {
@@ -74,6 +76,7 @@ export class RemoteContent {
     const entry: Entry = { promise: Promise.resolve(Buffer.alloc(0)) }
     entry.promise = (async () => {
       const fetcher = await this.fetcher(remoteId, versionId)
+      this.fetched++
       const plain = await fetcher.fetch(idx)
       entry.buf = plain
       return plain

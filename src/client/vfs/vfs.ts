@@ -163,8 +163,8 @@ export class Vfs {
       nlink: n.kind === 'dir' ? 2 : 1,
       uid: this.uid,
       gid: this.gid,
-      atime: new Date(n.mtime),
-      mtime: new Date(n.mtime),
+      atime: new Date(this.liveMtime.get(n.ino) ?? n.mtime),
+      mtime: new Date(this.liveMtime.get(n.ino) ?? n.mtime),
       ctime: new Date(n.ctime),
       blocks: Math.ceil(size / 512),
       blksize: 4096,
@@ -178,6 +178,8 @@ export class Vfs {
 
   /** Sizes of staged files with open writers, ahead of the row (persisted at flush/release). */
   private readonly liveSize = new Map<number, number>()
+  /** Time of the last write to a file, ahead of the row (persisted with the size). */
+  private readonly liveMtime = new Map<number, number>()
 
   getattr(path: string): Attr {
     return this.attrOf(this.lookup(path))
@@ -294,6 +296,7 @@ export class Vfs {
 
   utimens(path: string, _atime: number, mtime: number): void {
     const node = this.lookup(path)
+    this.liveMtime.delete(node.ino)
     this.state.update(node.ino, { mtime, ctime: Date.now() })
     this.metaChanged(node)
   }
@@ -443,6 +446,7 @@ export class Vfs {
     }
     const size = Math.max(this.sizeOf(node), pos + length)
     this.liveSize.set(node.ino, size)
+    this.liveMtime.set(node.ino, Date.now())
     h.wrote = true
     return length
   }
@@ -530,13 +534,20 @@ export class Vfs {
       throw toFsError(err)
     }
     this.liveSize.set(ino, size)
+    this.liveMtime.delete(ino)
     this.state.update(ino, { size, dirty: true, mtime: Date.now(), ctime: Date.now() })
   }
 
+  /**
+   * close(2) waits for flush, not for release (the kernel sends that later): this is the moment
+   * the application considers the file closed, so its size goes to the row and its upload into
+   * the journal now.
+   */
   async flush(fh: number): Promise<void> {
     const h = this.handles.get(fh)
     if (!h) return
     this.persistSize(h.ino)
+    if (h.wrote) this.closed(h.ino)
   }
 
   async fsync(fh: number): Promise<void> {
@@ -578,17 +589,22 @@ export class Vfs {
   /** The size and mtime a writer left, into the row (the staging file already has the bytes). */
   private persistSize(ino: number): void {
     const size = this.liveSize.get(ino)
-    if (size === undefined) return
+    const mtime = this.liveMtime.get(ino)
+    if (size === undefined && mtime === undefined) return
     const node = this.state.get(ino)
-    if (!node || node.size === size) return
-    this.state.update(ino, { size, mtime: Date.now(), ctime: Date.now() })
+    if (!node) return
+    if (mtime !== undefined) {
+      this.liveMtime.delete(ino)
+      this.state.update(ino, { size: size ?? node.size, mtime, ctime: mtime })
+    } else if (size !== node.size) {
+      this.state.update(ino, { size })
+    }
   }
 
   private closed(ino: number): void {
     const node = this.state.get(ino)
     if (!node || node.parent === 0) return
     if (!node.dirty) return
-    this.state.update(ino, { mtime: this.liveSize.has(ino) ? Date.now() : node.mtime })
     this.hooks.contentClosed(ino)
   }
 
