@@ -147,9 +147,16 @@ async function rcloneTarget(root: string, store: string, label = 'rclone crypt')
     name: label,
     dir,
     async settle() {
-      // Writes mode uploads closed files in the background; wait until its cache holds no file
-      // newer than the remote copy (rclone offers no status command for a plain mount).
-      await new Promise((r) => setTimeout(r, 1500))
+      // Writes mode uploads a closed file 5 s after its close (--vfs-write-back); rclone offers no
+      // status command for a plain mount, so wait past that and until the store stops growing.
+      const start = Date.now()
+      let last = -1
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 1000))
+        const size = Number((await sh(`du -sb '${store}' | cut -f1`)).trim())
+        if (size === last && Date.now() - start > 7000) break
+        last = size
+      }
       await sh('sync')
     },
     async cold() {

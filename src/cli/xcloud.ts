@@ -124,9 +124,11 @@ program.command('mount')
   .argument('<mountpoint>', 'an empty folder')
   .option('--cache-shards <n>', 'plaintext shards (2 MiB each) kept in memory for reads', parseIntOption('--cache-shards'), 24)
   .option('--drain <seconds>', 'how long stopping may push pending uploads before unmounting', parseIntOption('--drain'), 30)
+  .option('--write-back-delay <ms>', 'how long a closed file waits before its upload starts', parseIntOption('--write-back-delay'), 2000)
   .addOption(new Option(STOP_WITH_PARENT_FLAG, 'stop when that process ends').argParser(parseIntOption('--stop-with-parent')).hideHelp())
-  .action(action(async (mountpoint: string, o: { cacheShards: number; drain: number; stopWithParent?: number }) => {
+  .action(action(async (mountpoint: string, o: { cacheShards: number; drain: number; writeBackDelay: number; stopWithParent?: number }) => {
     if (o.cacheShards < 4 || o.cacheShards > 4096) throw new XError('XC_USAGE', '--cache-shards must be 4..4096')
+    if (o.writeBackDelay < 0 || o.writeBackDelay > 3_600_000) throw new XError('XC_USAGE', '--write-back-delay must be 0..3600000 ms')
     const { Daemon, runningDaemon } = await import('../client/daemon/daemon.js')
     let other = runningDaemon(home())
     // A daemon that was just killed takes a moment to go away.
@@ -138,7 +140,7 @@ program.command('mount')
     const log = (msg: string, err?: unknown): void => {
       process.stderr.write(`${new Date().toISOString()} ${msg}${err ? `: ${err instanceof Error ? err.message : String(err)}` : ''}\n`)
     }
-    const daemon = await Daemon.start({ home: home(), mountpoint, cacheShards: o.cacheShards, drainMs: o.drain * 1000, log })
+    const daemon = await Daemon.start({ home: home(), mountpoint, cacheShards: o.cacheShards, drainMs: o.drain * 1000, writeBackDelayMs: o.writeBackDelay, log })
     process.stdout.write(`mounted ${daemon.opts.mountpoint}\n`)
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve)

@@ -26,6 +26,8 @@ export interface DaemonOptions {
   cacheShards?: number
   /** How long stop() may spend pushing pending work before unmounting. */
   drainMs?: number
+  /** How long a change waits in the journal before it is pushed. */
+  writeBackDelayMs?: number
   log?: (msg: string, err?: unknown) => void
 }
 
@@ -83,7 +85,7 @@ export class Daemon {
       journalChanged: () => daemon?.engine.kick(50),
       capacity: () => daemon?.capacity ?? { total: 0, used: 0 },
     })
-    const engine = new SyncEngine(client.bridge, client.tree, client.keys.fileWrapKey, state, vfs, staging, remote, { log: opts.log })
+    const engine = new SyncEngine(client.bridge, client.tree, client.keys.fileWrapKey, state, vfs, staging, remote, { log: opts.log, writeBackDelayMs: opts.writeBackDelayMs })
     daemon = new Daemon({ ...opts, mountpoint }, client, state, vfs, engine, remote, staging)
     await daemon.run()
     return daemon

@@ -16,6 +16,9 @@
  *   whenever the node has staging (`staged = 1`).
  * - A shard row is marked dirty (in its own transaction) before the write that dirties it reaches
  *   the staging file, so after a crash the journal never under-reports what must be uploaded.
+ * - Rows are cached in memory (by inode and by parent/name), written through: every change goes
+ *   through this class, and a transaction that fails drops the cache, so it never disagrees with
+ *   the file. Lookups on the FUSE hot path then cost a map access, not a query.
  * - The **journal** (`ops`) replays local history at the bridge in order: each op captures the
  *   parent and name it had when it happened, so a later rename is a later op.
  */
@@ -52,6 +55,8 @@ export interface Op {
   /** create/move: where the node was when the op happened. */
   parent: number | null
   name: string | null
+  /** When it was queued (ms since the epoch). */
+  at: number
 }
 
 interface NodeRow {
@@ -91,7 +96,8 @@ CREATE TABLE IF NOT EXISTS ops (
   kind TEXT NOT NULL,
   ino INTEGER NOT NULL,
   parent INTEGER,
-  name TEXT
+  name TEXT,
+  at INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ops_by_ino ON ops (ino, kind);
 CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -119,6 +125,10 @@ export class LocalState {
     // WAL file); only a power cut can drop the last ones, like the page cache of staged bytes.
     this.db.pragma('synchronous = NORMAL')
     this.db.exec(SCHEMA)
+    // State files from before ops carried their queue time.
+    if (!(this.db.pragma('table_info(ops)') as Array<{ name: string }>).some((c) => c.name === 'at')) {
+      this.db.exec('ALTER TABLE ops ADD COLUMN at INTEGER NOT NULL DEFAULT 0')
+    }
     const now = Date.now()
     this.db.prepare(`INSERT OR IGNORE INTO nodes (ino, parent, name, kind, mode, mtime, ctime) VALUES (1, 0, '', 'dir', ${0o40755}, ?, ?)`).run(now, now)
     const db = this.db
@@ -141,9 +151,9 @@ export class LocalState {
       cleanShard: db.prepare('UPDATE shards SET dirty_gen = NULL WHERE ino = ? AND idx = ? AND dirty_gen = ?'),
       dropShardsFrom: db.prepare('DELETE FROM shards WHERE ino = ? AND idx >= ?'),
       dirtyCount: db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM shards WHERE ino = ? AND dirty_gen IS NOT NULL'),
-      enqueue: db.prepare('INSERT INTO ops (kind, ino, parent, name) VALUES (?, ?, ?, ?)'),
+      enqueue: db.prepare('INSERT INTO ops (kind, ino, parent, name, at) VALUES (?, ?, ?, ?, ?)'),
       hasOp: db.prepare<[number, string], { x: number }>('SELECT 1 AS x FROM ops WHERE ino = ? AND kind = ? LIMIT 1'),
-      pendingOps: db.prepare<[number], { ino: number; kind: OpKind; seq: number; parent: number | null; name: string | null }>('SELECT * FROM ops ORDER BY seq LIMIT ?'),
+      pendingOps: db.prepare<[number], { ino: number; kind: OpKind; seq: number; parent: number | null; name: string | null; at: number }>('SELECT * FROM ops ORDER BY seq LIMIT ?'),
       opsOf: db.prepare<[number], { x: number }>('SELECT 1 AS x FROM ops WHERE ino = ? LIMIT 1'),
       doneOp: db.prepare('DELETE FROM ops WHERE seq = ?'),
       opCount: db.prepare<[], { n: number; uploads: number }>("SELECT COUNT(*) AS n, COALESCE(SUM(kind = 'upload'), 0) AS uploads FROM ops"),
@@ -159,12 +169,41 @@ export class LocalState {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)()
+    try {
+      return this.db.transaction(fn)()
+    } catch (err) {
+      // The rows rolled back; cached copies of them may not have.
+      this.nodes.clear()
+      this.names.clear()
+      throw err
+    }
+  }
+
+  private readonly nodes = new Map<number, LocalNode>()
+  private readonly names = new Map<string, number>()
+
+  private cache(n: LocalNode): LocalNode {
+    if (this.nodes.size > 200_000) {
+      this.nodes.clear()
+      this.names.clear()
+    }
+    this.nodes.set(n.ino, n)
+    this.names.set(`${n.parent}/${n.name}`, n.ino)
+    return n
+  }
+
+  private uncache(ino: number): void {
+    const n = this.nodes.get(ino)
+    if (!n) return
+    this.nodes.delete(ino)
+    if (this.names.get(`${n.parent}/${n.name}`) === ino) this.names.delete(`${n.parent}/${n.name}`)
   }
 
   get(ino: number): LocalNode | undefined {
+    const hit = this.nodes.get(ino)
+    if (hit) return { ...hit }
     const r = this.q.get.get(ino)
-    return r && toNode(r)
+    return r && { ...this.cache(toNode(r)) }
   }
 
   must(ino: number): LocalNode {
@@ -174,12 +213,17 @@ export class LocalState {
   }
 
   child(parent: number, name: string): LocalNode | undefined {
+    const ino = this.names.get(`${parent}/${name}`)
+    if (ino !== undefined) {
+      const hit = this.nodes.get(ino)
+      if (hit && hit.parent === parent && hit.name === name) return { ...hit }
+    }
     const r = this.q.child.get(parent, name)
-    return r && toNode(r)
+    return r && { ...this.cache(toNode(r)) }
   }
 
   children(parent: number): LocalNode[] {
-    return this.q.children.all(parent).map(toNode)
+    return this.q.children.all(parent).map((r) => ({ ...this.cache(toNode(r)) }))
   }
 
   hasChildren(parent: number): boolean {
@@ -215,19 +259,29 @@ export class LocalState {
     let stmt = this.updates.get(sql)
     if (!stmt) this.updates.set(sql, stmt = this.db.prepare(sql))
     stmt.run(...vals, ino)
+    const hit = this.nodes.get(ino)
+    if (hit) {
+      this.uncache(ino)
+      const next = { ...hit }
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined && k in map) (next as Record<string, unknown>)[k] = v
+      this.cache(next)
+    }
   }
 
   move(ino: number, parent: number, name: string, now: number): void {
     this.q.move.run(parent, name, now, ino)
+    this.uncache(ino)
   }
 
   detach(ino: number): void {
     this.q.detach.run(ino)
+    this.uncache(ino)
   }
 
   drop(ino: number): void {
     this.q.drop.run(ino)
     this.q.dropShards.run(ino)
+    this.uncache(ino)
   }
 
   // Staged shards
@@ -270,7 +324,7 @@ export class LocalState {
   // Journal
 
   enqueue(kind: OpKind, ino: number, parent: number | null = null, name: string | null = null): void {
-    this.q.enqueue.run(kind, ino, parent, name)
+    this.q.enqueue.run(kind, ino, parent, name, Date.now())
   }
 
   /** Queue an upload (with where the file is now) unless one is already waiting for it. */
@@ -278,7 +332,7 @@ export class LocalState {
     if (this.q.hasOp.get(ino, 'upload')) return false
     const n = this.get(ino)
     if (!n || n.parent === 0) return false
-    this.q.enqueue.run('upload', ino, n.parent, n.name)
+    this.q.enqueue.run('upload', ino, n.parent, n.name, Date.now())
     return true
   }
 
@@ -298,7 +352,7 @@ export class LocalState {
   }
 
   pendingOps(limit: number): Op[] {
-    return this.q.pendingOps.all(limit).map((r) => ({ seq: r.seq, kind: r.kind, ino: r.ino, parent: r.parent, name: r.name }))
+    return this.q.pendingOps.all(limit).map((r) => ({ seq: r.seq, kind: r.kind, ino: r.ino, parent: r.parent, name: r.name, at: r.at }))
   }
 
   doneOp(seq: number): void {

@@ -26,6 +26,11 @@ import type { Staging } from '../vfs/staging.js'
 import type { Vfs } from '../vfs/vfs.js'
 
 export interface SyncOptions {
+  /**
+   * Changes wait this long in the journal before they are pushed (a burst of writes, an untar, a
+   * save that writes then renames, all settle first and do not compete with the push for CPU).
+   */
+  writeBackDelayMs?: number
   /** How often to pull when nothing happens locally. */
   pullEveryMs?: number
   log?: (msg: string, err?: unknown) => void
@@ -49,6 +54,7 @@ export class SyncEngine {
   private again = false
   private stopped = false
   private backoffMs = 0
+  private nextPushIn: number | undefined
   private uploading: SyncStatus['uploading'] = null
   private lastPull: number | null = null
   private lastError: string | null = null
@@ -77,9 +83,15 @@ export class SyncEngine {
   kick(delayMs = 0): void {
     if (this.stopped) return
     if (this.running) { this.again = true; return }
+    // Never push a planned round later: a steady stream of changes must not starve it.
+    const at = Date.now() + delayMs
+    if (this.timer && this.scheduledAt <= at) return
     clearTimeout(this.timer)
-    this.timer = setTimeout(() => { void this.round() }, delayMs)
+    this.scheduledAt = at
+    this.timer = setTimeout(() => { this.timer = undefined; void this.round() }, delayMs)
   }
+
+  private scheduledAt = 0
 
   private async round(): Promise<void> {
     if (this.running || this.stopped) return
@@ -101,13 +113,16 @@ export class SyncEngine {
     this.running = null
     if (this.state.opCounts().ops === 0) for (const w of this.idleWaiters.splice(0)) w()
     if (this.stopped) return
+    const pullEvery = this.opts.pullEveryMs ?? 1000
     if (this.backoffMs > 0) this.kick(this.backoffMs)
-    else if (this.again) this.kick(0)
-    else this.kick(this.opts.pullEveryMs ?? 1000)
+    else if (this.again && (this.opts.writeBackDelayMs ?? 2000) === 0) this.kick(0)
+    else this.kick(Math.min(pullEvery, this.nextPushIn ?? pullEvery))
+    this.nextPushIn = undefined
   }
 
   /** Resolve once the journal is empty (or `timeoutMs` passes: false). */
   async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true
     const deadline = Date.now() + timeoutMs
     while (this.state.opCounts().ops > 0) {
       if (Date.now() >= deadline) return false
@@ -137,11 +152,18 @@ export class SyncEngine {
 
   // ---- push --------------------------------------------------------------------------------
 
+  private draining = false
+
   private async push(): Promise<void> {
     for (;;) {
       if (this.stopped) return
       const [op] = this.state.pendingOps(1)
       if (!op) return
+      const wait = op.at + (this.opts.writeBackDelayMs ?? 2000) - Date.now()
+      if (wait > 0 && !this.draining) {
+        this.nextPushIn = wait
+        return
+      }
       await this.apply(op)
       this.state.doneOp(op.seq)
     }
