@@ -22,10 +22,10 @@ function setup(t: Test) {
   const base = new Map<string, Buffer>() // versionId -> plaintext
   const fetched: number[] = []
   const remote = {
-    async shard(_remoteId: string, versionId: string, idx: number): Promise<Buffer> {
+    async withShard<T>(_remoteId: string, versionId: string, idx: number, use: (b: Buffer) => T): Promise<T> {
       fetched.push(idx)
       const b = base.get(versionId)!
-      return b.subarray(idx * SHARD, Math.min(b.length, (idx + 1) * SHARD))
+      return use(b.subarray(idx * SHARD, Math.min(b.length, (idx + 1) * SHARD)))
     },
   } as unknown as RemoteContent
   const closed: number[] = []

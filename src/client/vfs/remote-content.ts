@@ -19,6 +19,9 @@ export interface RemoteContentOptions {
 interface Entry {
   promise: Promise<Buffer>
   buf?: Buffer
+  /** Readers copying out of it right now; an evicted entry's buffer is pooled once this is 0. */
+  pins: number
+  evicted: boolean
 }
 
 export class RemoteContent {
@@ -32,8 +35,8 @@ export class RemoteContent {
   private readonly readAhead: number
 
   constructor(private readonly bridge: Pick<BridgeClient, 'content' | 'tokens' | 'report'>, private readonly fileWrapKey: Buffer, opts: RemoteContentOptions = {}) {
-    this.cacheShards = Math.max(4, opts.cacheShards ?? 24)
-    this.readAhead = Math.max(0, Math.min(opts.readAhead ?? 8, this.cacheShards - 2))
+    this.cacheShards = Math.max(4, opts.cacheShards ?? 32)
+    this.readAhead = Math.max(0, Math.min(opts.readAhead ?? 12, this.cacheShards - 4))
   }
 
   fetcher(remoteId: string, versionId: string): Promise<ShardFetcher> {
@@ -51,55 +54,83 @@ export class RemoteContent {
     return f
   }
 
-  /** Shard `idx` of a version, as plaintext. The buffer belongs to the cache: copy out of it, do not keep it. */
-  async shard(remoteId: string, versionId: string, idx: number): Promise<Buffer> {
+  /**
+   * Run `use` on shard `idx` of a version, as plaintext, and return its result. The buffer is
+   * the cache's: `use` must copy what it needs before returning, and must not keep it.
+   */
+  async withShard<T>(remoteId: string, versionId: string, idx: number, use: (plain: Buffer) => T): Promise<T> {
     const prev = this.lastRead.get(versionId)
     this.lastRead.set(versionId, idx)
     if (this.lastRead.size > 256) this.lastRead.delete(this.lastRead.keys().next().value!)
-    const buf = await this.load(remoteId, versionId, idx)
-    if (prev !== undefined && (idx === prev + 1 || idx === prev)) {
-      const fetcher = await this.fetcher(remoteId, versionId)
-      const last = Math.min(fetcher.manifest.shards.length - 1, idx + this.readAhead)
-      for (let i = idx + 1; i <= last; i++) this.load(remoteId, versionId, i).catch(() => { /* a read that needs it will retry */ })
+    const entry = this.load(remoteId, versionId, idx)
+    entry.pins++
+    try {
+      const buf = await entry.promise
+      if (idx === (prev ?? -1) + 1) void this.readAhead_(remoteId, versionId, idx)
+      return use(buf)
+    } finally {
+      entry.pins--
+      if (entry.evicted && entry.pins === 0) this.recycle(entry)
     }
-    return buf
   }
 
-  private load(remoteId: string, versionId: string, idx: number): Promise<Buffer> {
+  private async readAhead_(remoteId: string, versionId: string, idx: number): Promise<void> {
+    try {
+      const fetcher = await this.fetcher(remoteId, versionId)
+      const last = Math.min(fetcher.manifest.shards.length - 1, idx + this.readAhead)
+      for (let i = idx + 1; i <= last; i++) this.load(remoteId, versionId, i).promise.catch(() => { /* a read that needs it retries */ })
+    } catch { /* the read itself reports errors */ }
+  }
+
+  private load(remoteId: string, versionId: string, idx: number): Entry {
     const key = `${versionId}:${idx}`
     const hit = this.cache.get(key)
     if (hit) {
       this.cache.delete(key)
       this.cache.set(key, hit)
-      return hit.promise
+      return hit
     }
-    const entry: Entry = { promise: Promise.resolve(Buffer.alloc(0)) }
+    const entry: Entry = { promise: Promise.resolve(Buffer.alloc(0)), pins: 0, evicted: false }
     entry.promise = (async () => {
       const fetcher = await this.fetcher(remoteId, versionId)
       this.fetched++
       const plain = await fetcher.fetch(idx)
       entry.buf = plain
+      if (entry.evicted && entry.pins === 0) this.recycle(entry)
       return plain
     })()
     entry.promise.catch(() => { if (this.cache.get(key) === entry) this.cache.delete(key) })
     this.cache.set(key, entry)
     this.evict()
-    return entry.promise
+    return entry
   }
 
   private evict(): void {
     while (this.cache.size > this.cacheShards) {
       const [key, oldest] = this.cache.entries().next().value as [string, Entry]
       this.cache.delete(key)
-      // Pooled buffers go back once nothing can still be copying out of them.
-      oldest.promise.then((b) => setTimeout(() => { if (b.length > 0) shardBuffers.release(b) }, 1000), () => {})
+      oldest.evicted = true
+      if (oldest.pins === 0) this.recycle(oldest)
     }
+  }
+
+  /** An evicted entry's buffer back to the pool, once it exists and nobody copies from it. */
+  private recycle(entry: Entry): void {
+    const buf = entry.buf
+    if (!buf || buf.length === 0) return
+    entry.buf = undefined
+    shardBuffers.release(buf)
   }
 
   /** Forget a version (its file was overwritten or removed). */
   forget(versionId: string): void {
     this.fetchers.delete(versionId)
-    for (const key of [...this.cache.keys()]) if (key.startsWith(`${versionId}:`)) this.cache.delete(key)
+    for (const [key, entry] of [...this.cache]) {
+      if (!key.startsWith(`${versionId}:`)) continue
+      this.cache.delete(key)
+      entry.evicted = true
+      if (entry.pins === 0) this.recycle(entry)
+    }
   }
 
   get cachedBytes(): number {

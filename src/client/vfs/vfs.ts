@@ -415,13 +415,13 @@ export class Vfs {
       } else {
         // Bytes of the base version up to base_size; zeros after it (a truncate then extend).
         const remoteEnd = Math.min(pieceEnd, node.baseSize)
-        let plain: Buffer
         try {
-          plain = await this.remote.shard(node.remoteId!, node.versionId!, idx)
+          await this.remote.withShard(node.remoteId!, node.versionId!, idx, (plain) => {
+            if (remoteEnd > off) plain.copy(out, 0, off - shardStart, remoteEnd - shardStart)
+          })
         } catch (err) {
           throw toFsError(err)
         }
-        if (remoteEnd > off) plain.copy(out, 0, off - shardStart, remoteEnd - shardStart)
         if (pieceEnd > remoteEnd) out.fill(0, Math.max(0, remoteEnd - off))
       }
       off = pieceEnd
@@ -479,13 +479,12 @@ export class Vfs {
       const baseEnd = Math.min(node.baseSize, shardStart + this.shardSize)
       const covered = from <= shardStart && to >= baseEnd
       if (state === undefined && node.versionId && shardStart < node.baseSize && !covered) {
-        let plain: Buffer
+        let part: Buffer
         try {
-          plain = await this.remote.shard(node.remoteId!, node.versionId, idx)
+          part = await this.remote.withShard(node.remoteId!, node.versionId, idx, (plain) => Buffer.from(plain.subarray(0, baseEnd - shardStart)))
         } catch (err) {
           throw toFsError(err)
         }
-        const part = Buffer.from(plain.subarray(0, baseEnd - shardStart))
         await this.staging.with(node.ino, (fd) => this.staging.write(fd, part, shardStart))
       }
       this.state.markDirty(node.ino, idx, node.gen)
