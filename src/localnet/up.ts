@@ -2,7 +2,8 @@
  * `xcloud up`: a whole X Cloud on this machine for trying it out. A bridge and N hosts under DIR
  * (default ./.xcloud), a local account whose password and recovery phrase are kept in DIR (0600),
  * and the client state in DIR/client. Running it again brings back the same network and files:
- * the bridge keeps its port (hosts know it by URL) and every host its data folder.
+ * the bridge keeps its port (hosts know it by URL) and every host its data folder. The drive is
+ * mounted at MOUNT (default ./XCloud) by an `xcloud mount` child process.
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -11,7 +12,12 @@ import path from 'node:path'
 import { loginAccount, registerAccount } from '../client/session/account.js'
 import { saveCredentials } from '../client/session/home.js'
 import { writeFileAtomic } from '../client/session/home.js'
-import { LocalNet } from './localnet.js'
+import { spawn } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { XError } from '../shared/errors.js'
+import { programArgv } from '../shared/node-flags.js'
+import { LocalNet, stopProcess } from './localnet.js'
 
 export interface UpOptions {
   dir: string
@@ -54,7 +60,27 @@ export async function up(opts: UpOptions): Promise<Up> {
   opts.log(`bridge   ${net.bridgeUrl}  (data ${net.bridgeDir})`)
   for (const h of net.hosts) opts.log(`host ${h.index}   ${h.url}  (data ${h.dir})`)
   opts.log(`client   --home ${home}`)
-  opts.log(`drive    ${path.resolve(opts.mount)}: mounting is not part of this build yet; use put/get/ls`)
-  opts.log(`try:     node dist/src/cli/xcloud.js --home ${home} put README.md /README.md`)
-  return { net, home, close: () => net.close() }
+  const mountpoint = path.resolve(opts.mount)
+  mkdirSync(mountpoint, { recursive: true })
+  const daemon = spawn(process.execPath, programArgv('xcloud', ['--home', home, 'mount', mountpoint, '--stop-with-parent', String(process.pid)]), { stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: daemon.stdout! }).once('line', (line) => (line.startsWith('mounted ') ? resolve() : reject(new XError('XC_MOUNT', line))))
+      daemon.once('exit', (code) => reject(new XError('XC_MOUNT', `xcloud mount exited (${code}); see the messages above`)))
+    })
+  } catch (err) {
+    await net.close()
+    throw err
+  }
+  opts.log(`drive    ${mountpoint}  (xcloud mount, pid ${daemon.pid}; status: node dist/src/cli/xcloud.js --home ${home} status)`)
+  opts.log(`try:     cp README.md ${mountpoint}/ && ls -l ${mountpoint}`)
+  return {
+    net,
+    home,
+    close: async () => {
+      // The daemon pushes what is queued before it unmounts; the network must outlive it.
+      await stopProcess(daemon, 'SIGTERM', 60_000)
+      await net.close()
+    },
+  }
 }

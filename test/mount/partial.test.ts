@@ -17,14 +17,15 @@ t.test('a 4 KiB change uploads at most 2 shards; a 4 KiB read fetches at most 2'
   await sh(`head -c ${200 * MiB} /dev/urandom > '${src}'`)
   const m = await mount(t, user)
   await sh(`cp '${src}' '${m.dir}/big.bin'`)
-  await until(async () => (await status()).pendingOps === 0, 120_000, 'the first upload')
+  // status.json lags up to a second behind the daemon: wait for the upload itself to be counted.
+  await until(async () => { const s = await status(); return s.pendingOps === 0 && s.shardsUploaded >= 100 }, 120_000, 'the first upload')
   const before = await status()
   t.equal(before.shardsUploaded, 100, '200 MiB went up as 100 shards')
 
   // 4 KiB at 150 MiB + 1 MiB - 2 KiB: inside shard 75 only.
   const at = 150 * MiB + MiB - 2048
   await sh(`head -c 4096 /dev/urandom > '${src}.patch' && dd if='${src}.patch' of='${m.dir}/big.bin' bs=4096 seek=${at} oflag=seek_bytes conv=notrunc status=none && dd if='${src}.patch' of='${src}' bs=4096 seek=${at} oflag=seek_bytes conv=notrunc status=none`)
-  await until(async () => (await status()).pendingOps === 0, 60_000, 'the second upload')
+  await until(async () => { const s = await status(); return s.pendingOps === 0 && s.shardsUploaded + s.shardsReused > before.shardsUploaded + before.shardsReused }, 60_000, 'the second upload')
   const after = await status()
   t.ok(after.shardsUploaded - before.shardsUploaded <= 2, `the change re-uploaded ${after.shardsUploaded - before.shardsUploaded} shard(s)`)
   t.ok(after.shardsReused - before.shardsReused >= 98, `${after.shardsReused - before.shardsReused} shards kept from the previous version`)
