@@ -31,6 +31,13 @@ export interface SyncOptions {
    * save that writes then renames, all settle first and do not compete with the push for CPU).
    */
   writeBackDelayMs?: number
+  /**
+   * While applications keep using the mount (an untar, a build), queued uploads also wait for
+   * this much quiet, so they do not take the CPU from the work in progress; never longer than
+   * maxDelayMs after the change.
+   */
+  quietMs?: number
+  maxDelayMs?: number
   /** How often to pull when nothing happens locally. */
   pullEveryMs?: number
   log?: (msg: string, err?: unknown) => void
@@ -159,7 +166,10 @@ export class SyncEngine {
       if (this.stopped) return
       const [op] = this.state.pendingOps(1)
       if (!op) return
-      const wait = op.at + (this.opts.writeBackDelayMs ?? 2000) - Date.now()
+      const now = Date.now()
+      const due = op.at + (this.opts.writeBackDelayMs ?? 2000)
+      const quietAt = this.vfs.lastActivity + (this.opts.quietMs ?? 700)
+      const wait = Math.min(Math.max(due, quietAt), op.at + (this.opts.maxDelayMs ?? 30_000)) - now
       if (wait > 0 && !this.draining) {
         this.nextPushIn = wait
         return

@@ -127,6 +127,9 @@ export class Vfs {
 
   // ---- namespace ----------------------------------------------------------------------------
 
+  /** When an application last changed something (for the sync engine's quiet rule). */
+  lastActivity = 0
+
   lookup(path: string): LocalNode {
     let node = this.state.must(ROOT_INO)
     for (const name of split(path)) {
@@ -140,6 +143,7 @@ export class Vfs {
 
   /** The parent folder of `path` and the last name (which must be a valid name). */
   private parentOf(path: string): { parent: LocalNode; name: string } {
+    this.lastActivity = Date.now()
     const parts = split(path)
     const name = parts.pop()
     if (name === undefined) throw fsErr('EEXIST', '/')
@@ -212,6 +216,7 @@ export class Vfs {
   }
 
   rmdir(path: string): void {
+    this.lastActivity = Date.now()
     const node = this.lookup(path)
     if (node.ino === ROOT_INO) throw fsErr('EBUSY', '/')
     if (node.kind !== 'dir') throw fsErr('ENOTDIR', path)
@@ -223,6 +228,7 @@ export class Vfs {
   }
 
   unlink(path: string): void {
+    this.lastActivity = Date.now()
     const node = this.lookup(path)
     if (node.kind === 'dir') throw fsErr('EISDIR', path)
     this.state.transaction(() => this.removeNode(node))
@@ -289,12 +295,14 @@ export class Vfs {
   }
 
   chmod(path: string, mode: number): void {
+    this.lastActivity = Date.now()
     const node = this.lookup(path)
     this.state.update(node.ino, { mode: mode & 0o7777, ctime: Date.now() })
     this.metaChanged(node)
   }
 
   utimens(path: string, _atime: number, mtime: number): void {
+    this.lastActivity = Date.now()
     const node = this.lookup(path)
     this.liveMtime.delete(node.ino)
     this.state.update(node.ino, { mtime, ctime: Date.now() })
@@ -430,6 +438,7 @@ export class Vfs {
   }
 
   async write(fh: number, buf: Buffer, length: number, pos: number): Promise<number> {
+    this.lastActivity = Date.now()
     const h = this.handle(fh)
     if (!h.writable) throw fsErr('EBADF')
     let node = this.state.must(h.ino)
@@ -493,6 +502,7 @@ export class Vfs {
   }
 
   async truncate(path: string, size: number): Promise<void> {
+    this.lastActivity = Date.now()
     const node = this.lookup(path)
     if (node.kind === 'dir') throw fsErr('EISDIR', path)
     if (node.kind !== 'file') throw fsErr('EINVAL', path)
@@ -502,6 +512,7 @@ export class Vfs {
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
+    this.lastActivity = Date.now()
     const h = this.handle(fh)
     if (!h.writable) throw fsErr('EBADF')
     await this.truncateNode(h.ino, size)
