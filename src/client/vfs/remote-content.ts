@@ -35,7 +35,7 @@ export class RemoteContent {
   private readonly readAhead: number
 
   constructor(private readonly bridge: Pick<BridgeClient, 'content' | 'tokens' | 'report'>, private readonly fileWrapKey: Buffer, opts: RemoteContentOptions = {}) {
-    this.cacheShards = Math.max(4, opts.cacheShards ?? 32)
+    this.cacheShards = Math.max(4, opts.cacheShards ?? 24)
     this.readAhead = Math.max(0, Math.min(opts.readAhead ?? 12, this.cacheShards - 4))
   }
 
