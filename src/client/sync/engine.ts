@@ -259,8 +259,30 @@ export class SyncEngine {
     const rows = this.state.shards(node.ino)
     let base: UploadOptions['base']
     const reused = new Set<number>()
+    const count = shardCount(size)
+    // Every byte of the file is in staging (or it never had a network version): it can be
+    // committed as a new file whatever happened to its base on the bridge.
+    const wholeLocal = !node.versionId || Array.from({ length: count }, (_, i) => i).every((i) => rows.has(i) || i * SHARD_SIZE >= node.baseSize)
+    let fetcher: Awaited<ReturnType<RemoteContent['fetcher']>> | undefined
     if (node.versionId && node.remoteId) {
-      const fetcher = await this.remote.fetcher(node.remoteId, node.versionId)
+      try {
+        fetcher = await this.remote.fetcher(node.remoteId, node.versionId)
+      } catch (err) {
+        const x = toXError(err)
+        if ((x.code !== 'XC_CONFLICT' && x.code !== 'XC_NOT_FOUND') || !wholeLocal) {
+          if (x.code === 'XC_CONFLICT' || x.code === 'XC_NOT_FOUND') {
+            // The version this edit started from is gone from the bridge and part of the file
+            // was never staged: the edit cannot be rebuilt. Keep the local rows (the file stays
+            // dirty, so pulls leave it alone) and say so, rather than retry forever.
+            this.opts.log?.(`${this.pathOf(node)}: its base version changed on another device before this device's partial edit was pushed; the edit stays local`)
+            this.lastError = `XC_CONFLICT: ${this.pathOf(node)} kept local`
+            return
+          }
+          throw err
+        }
+      }
+    }
+    if (fetcher) {
       const shards = fetcher.manifest.shards
       base = {
         fileKey: fetcher.fileKey,
@@ -291,14 +313,18 @@ export class SyncEngine {
         })
       } catch (err) {
         const x = toXError(err)
-        if (x.code !== 'XC_CONFLICT' && x.code !== 'XC_EXISTS') throw err
+        if (x.code !== 'XC_CONFLICT' && x.code !== 'XC_EXISTS' && x.code !== 'XC_NOT_FOUND') throw err
         // Another device wrote this file (or took the name) first: keep these bytes beside it.
+        // Removed on another device meanwhile: this device's edit brings it back, same name.
+        const removed = x.code === 'XC_NOT_FOUND'
+        if (removed && !wholeLocal) throw err
         const parentIno = node.parent
         const parentId = await this.remoteDir(parentIno)
         if (!parentId) return
-        const name = conflictName(place?.name ?? node.name)
-        res = await uploadVersion(this.bridge, this.fileWrapKey, source, { parentId, ...this.tree.nameFields(parentId, name), encMeta }, null, { base })
-        this.opts.log?.(`${path}: changed on another device too; kept this device's version as "${name}"`)
+        const name = removed ? node.name : conflictName(place?.name ?? node.name)
+        reused.clear()
+        res = await uploadVersion(this.bridge, this.fileWrapKey, source, { parentId, ...this.tree.nameFields(parentId, name), encMeta }, null, { base: removed ? undefined : base })
+        this.opts.log?.(removed ? `${path}: removed on another device while changed here; kept this device's version` : `${path}: changed on another device too; kept this device's version as "${name}"`)
         this.state.transaction(() => {
           if (!this.state.child(parentIno, name)) this.state.move(node.ino, parentIno, name, Date.now())
           // The original name keeps the other device's version: fetch it after this push.
@@ -307,7 +333,7 @@ export class SyncEngine {
         })
       }
       this.shardsReused += reused.size
-      this.shardsUploaded += shardCount(size) - reused.size
+      this.shardsUploaded += count - reused.size
       if (node.remoteId && res.node.id === node.remoteId) {
         // A new version keeps the node's old attributes on the bridge; send the current ones.
         try {

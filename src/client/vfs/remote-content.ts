@@ -39,7 +39,22 @@ export class RemoteContent {
     this.readAhead = Math.max(0, Math.min(opts.readAhead ?? 12, this.cacheShards - 4))
   }
 
+  /**
+   * Keep the version a local edit starts from at hand until forget(): its key and manifest are
+   * needed to commit the edit even after another device has moved the file to a newer version.
+   */
+  pin(remoteId: string, versionId: string): void {
+    if (this.pinned.has(versionId)) return
+    const f = this.fetcher(remoteId, versionId)
+    this.pinned.set(versionId, f)
+    f.catch(() => this.pinned.delete(versionId))
+  }
+
+  private readonly pinned = new Map<string, Promise<ShardFetcher>>()
+
   fetcher(remoteId: string, versionId: string): Promise<ShardFetcher> {
+    const p = this.pinned.get(versionId)
+    if (p) return p
     let f = this.fetchers.get(versionId)
     if (!f) {
       f = (async () => {
@@ -125,6 +140,7 @@ export class RemoteContent {
   /** Forget a version (its file was overwritten or removed). */
   forget(versionId: string): void {
     this.fetchers.delete(versionId)
+    this.pinned.delete(versionId)
     for (const [key, entry] of [...this.cache]) {
       if (!key.startsWith(`${versionId}:`)) continue
       this.cache.delete(key)

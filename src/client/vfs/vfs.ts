@@ -392,6 +392,7 @@ export class Vfs {
   /** Make `ino` staged (its staging file exists, sized like the file) and return the fresh row. */
   private stage(ino: number): LocalNode {
     const node = this.state.must(ino)
+    if (node.versionId && node.remoteId) this.remote.pin?.(node.remoteId, node.versionId)
     if (node.staged) return node
     this.staging.create(ino, node.size)
     this.state.update(ino, { staged: true })
