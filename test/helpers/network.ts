@@ -68,15 +68,28 @@ export interface User {
   ok(...args: string[]): Promise<string>
 }
 
-export async function newUser(t: Test, net: LocalNet, email: string, home = workdir(t, `home-${email}`)): Promise<User> {
+/** A device: `xcloud` with its own home, the test password in the environment. */
+function device(email: string, home: string): User {
   const xcloud = (...args: string[]): Promise<RunResult> => run(CLI.xcloud, ['--home', home, ...args], { env: { XCLOUD_PASSWORD: PASSWORD } })
   const ok = async (...args: string[]): Promise<string> => {
     const r = await xcloud(...args)
     if (r.code !== 0) throw new Error(`xcloud ${args.join(' ')} exited ${r.code}: ${r.stderr}`)
     return r.stdout
   }
-  await ok('register', '--bridge', net.bridgeUrl, '--email', email, '--kdf-n', String(TEST_KDF_N))
   return { email, home, xcloud, ok }
+}
+
+export async function newUser(t: Test, net: LocalNet, email: string, home = workdir(t, `home-${email}`)): Promise<User> {
+  const user = device(email, home)
+  await user.ok('register', '--bridge', net.bridgeUrl, '--email', email, '--kdf-n', String(TEST_KDF_N))
+  return user
+}
+
+/** The same account on another device (its own home). */
+export async function loginDevice(t: Test, net: LocalNet, email: string, home = workdir(t, `home-${email}-${++counter}`)): Promise<User> {
+  const user = device(email, home)
+  await user.ok('login', '--bridge', net.bridgeUrl, '--email', email)
+  return user
 }
 
 /** Write `size` random bytes to `file` in 1 MiB pieces; returns the SHA-256. */
@@ -90,18 +103,6 @@ export async function randomFile(file: string, size: number): Promise<string> {
   }
   await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())))
   return hash.digest('hex')
-}
-
-/** The same account on another device (its own home). */
-export async function loginDevice(t: Test, net: LocalNet, email: string, home = workdir(t, `home-${email}-${++counter}`)): Promise<User> {
-  const xcloud = (...args: string[]): Promise<RunResult> => run(CLI.xcloud, ['--home', home, ...args], { env: { XCLOUD_PASSWORD: PASSWORD } })
-  const ok = async (...args: string[]): Promise<string> => {
-    const r = await xcloud(...args)
-    if (r.code !== 0) throw new Error(`xcloud ${args.join(' ')} exited ${r.code}: ${r.stderr}`)
-    return r.stdout
-  }
-  await ok('login', '--bridge', net.bridgeUrl, '--email', email)
-  return { email, home, xcloud, ok }
 }
 
 export async function sha256File(file: string): Promise<string> {

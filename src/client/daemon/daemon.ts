@@ -95,7 +95,7 @@ export class Daemon {
     // A daemon killed mid-write: a staged file's length is its size (the row may lag behind the
     // last writes), and changed files may lack a queued upload. Settle both before serving.
     for (const n of this.state.stagedNodes()) {
-      const size = this.staging.exists(n.ino) ? this.staging.size(n.ino) : null
+      const size = this.staging.sizeIfAny(n.ino)
       if (size === null) this.state.update(n.ino, { staged: false })
       else if (size !== n.size) this.state.update(n.ino, { size })
     }

@@ -105,6 +105,12 @@ CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 
 export const ROOT_INO = 1
 
+/** LocalNode field → column, for update(). */
+const COLUMNS: Record<string, string> = {
+  parent: 'parent', name: 'name', kind: 'kind', mode: 'mode', size: 'size', mtime: 'mtime', ctime: 'ctime', target: 'target',
+  remoteId: 'remote_id', remoteRev: 'remote_rev', versionId: 'version_id', baseSize: 'base_size', staged: 'staged', dirty: 'dirty', gen: 'gen',
+}
+
 function toNode(r: NodeRow): LocalNode {
   return {
     ino: r.ino, parent: r.parent, name: r.name, kind: r.kind, mode: r.mode, size: r.size, mtime: r.mtime, ctime: r.ctime,
@@ -244,12 +250,8 @@ export class LocalState {
   update(ino: number, fields: Partial<Omit<LocalNode, 'ino'>>): void {
     const cols: string[] = []
     const vals: unknown[] = []
-    const map: Record<string, string> = {
-      parent: 'parent', name: 'name', kind: 'kind', mode: 'mode', size: 'size', mtime: 'mtime', ctime: 'ctime', target: 'target',
-      remoteId: 'remote_id', remoteRev: 'remote_rev', versionId: 'version_id', baseSize: 'base_size', staged: 'staged', dirty: 'dirty', gen: 'gen',
-    }
     for (const [k, v] of Object.entries(fields)) {
-      const col = map[k]
+      const col = COLUMNS[k]
       if (!col || v === undefined) continue
       cols.push(`${col} = ?`)
       vals.push(typeof v === 'boolean' ? (v ? 1 : 0) : v)
@@ -263,7 +265,7 @@ export class LocalState {
     if (hit) {
       this.uncache(ino)
       const next = { ...hit }
-      for (const [k, v] of Object.entries(fields)) if (v !== undefined && k in map) (next as Record<string, unknown>)[k] = v
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined && k in COLUMNS) (next as Record<string, unknown>)[k] = v
       this.cache(next)
     }
   }

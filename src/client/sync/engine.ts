@@ -13,7 +13,7 @@
  * Push and pull never run at the same time: a pull must not see this device's own create before
  * the local row knows its remote id.
  */
-import { XError, toXError } from '../../shared/errors.js'
+import { toXError } from '../../shared/errors.js'
 import { SHARD_SIZE, type TreeNode } from '../../shared/protocol.js'
 import { shardCount } from '../../shared/sharding.js'
 import { decryptMeta, decryptName } from '../../shared/crypto/index.js'
@@ -539,4 +539,3 @@ export function conflictName(name: string, now = new Date()): string {
   return `${s}${suffix}${ext}`
 }
 
-export { XError }

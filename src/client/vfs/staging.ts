@@ -3,7 +3,7 @@
  * (sparse where nothing was written). One descriptor per staged file, shared by all its handles
  * and kept while any handle is open; the file's length is the file's size.
  */
-import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync, fsyncSync, constants } from 'node:fs'
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, constants } from 'node:fs'
 import { close, fdatasync, read, write, ftruncate } from 'node:fs'
 import path from 'node:path'
 
@@ -33,12 +33,12 @@ export class Staging {
     }
   }
 
-  exists(ino: number): boolean {
+  /** The staging file's length, or null when there is none. */
+  sizeIfAny(ino: number): number | null {
     try {
-      closeSync(openSync(this.pathOf(ino), constants.O_RDONLY))
-      return true
+      return statSync(this.pathOf(ino)).size
     } catch {
-      return false
+      return null
     }
   }
 
@@ -97,19 +97,7 @@ export class Staging {
     }
   }
 
-  readFullySync(fd: number, buf: Buffer, pos: number): void {
-    let off = 0
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, pos + off)
-      if (n === 0) { buf.fill(0, off); return }
-      off += n
-    }
-  }
 
-  writeSync(fd: number, buf: Buffer, pos: number): void {
-    let off = 0
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, pos + off)
-  }
 
   truncate(fd: number, size: number): Promise<void> {
     return new Promise((resolve, reject) => ftruncate(fd, size, (err) => (err ? reject(err) : resolve())))
@@ -119,9 +107,6 @@ export class Staging {
     return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())))
   }
 
-  syncSync(fd: number): void {
-    fsyncSync(fd)
-  }
 
   remove(ino: number): void {
     const o = this.open.get(ino)
@@ -132,7 +117,4 @@ export class Staging {
     rmSync(this.pathOf(ino), { force: true })
   }
 
-  get openCount(): number {
-    return this.open.size
-  }
 }

@@ -17,11 +17,10 @@ import { XError } from '../../shared/errors.js'
 import { SHARD_SIZE } from '../../shared/protocol.js'
 import { NAME_MAX } from '../tree/paths.js'
 import { ROOT_INO, type LocalNode, type LocalState, type NodeKind } from '../state/local-state.js'
-import { fsErr, FsError, toFsError } from './errno.js'
+import { fsErr, toFsError } from './errno.js'
 import type { RemoteContent } from './remote-content.js'
 import type { Staging } from './staging.js'
 
-export const S_IFMT = 0o170000
 export const S_IFDIR = 0o040000
 export const S_IFREG = 0o100000
 export const S_IFLNK = 0o120000
@@ -410,14 +409,13 @@ export class Vfs {
     const size = this.sizeOf(node)
     if (pos >= size || length <= 0) return 0
     const end = Math.min(size, pos + length)
-    const shardsState = node.staged ? this.state.shards(node.ino) : new Map<number, number | null>()
     let off = pos
     while (off < end) {
       const idx = Math.floor(off / this.shardSize)
       const shardStart = idx * this.shardSize
       const pieceEnd = Math.min(end, shardStart + this.shardSize)
       const out = buf.subarray(off - pos, pieceEnd - pos)
-      const local = !node.versionId || shardsState.has(idx) || shardStart >= node.baseSize
+      const local = !node.versionId || shardStart >= node.baseSize || (node.staged && this.state.shard(node.ino, idx) !== undefined)
       if (local) {
         if (node.staged) await this.staging.with(node.ino, (fd) => this.staging.readFully(fd, out, off))
         else out.fill(0)
@@ -637,7 +635,7 @@ export class Vfs {
   async readNode(ino: number, pos: number, length: number): Promise<Buffer> {
     const fh = this.openHandle(this.state.must(ino), 0, false)
     try {
-      const buf = Buffer.alloc(length)
+      const buf = Buffer.allocUnsafe(length)
       const n = await this.read(fh, buf, length, pos)
       if (n !== length) throw new XError('XC_LOCAL_IO', `short read of node ${ino}`)
       return buf
@@ -647,4 +645,3 @@ export class Vfs {
   }
 }
 
-export { FsError }
