@@ -39,6 +39,11 @@ export const ERRORS = {
   XC_TOKEN_SCOPE: { status: 403, retryable: false, message: 'transfer token is for another shard, host or operation' },
   XC_HOST_SIGNATURE: { status: 401, retryable: false, message: 'host request signature invalid' },
   XC_EMAIL_TAKEN: { status: 409, retryable: false, message: 'an account with this email exists' },
+  XC_ORDER_INVALID: { status: 401, retryable: false, message: 'order malformed or not signed by the bridge' },
+  XC_ORDER_EXPIRED: { status: 401, retryable: false, message: 'order expired' },
+  XC_ORDER_SCOPE: { status: 403, retryable: false, message: 'order is for another host' },
+  XC_ORDER_REPLAYED: { status: 409, retryable: false, message: 'order already carried out (replayed)' },
+  XC_HOST_STATE: { status: 409, retryable: false, message: 'the host is not in a state that allows this' },
 
   // Tree and versions
   XC_EXISTS: { status: 409, retryable: false, message: 'name exists' },
@@ -55,6 +60,8 @@ export const ERRORS = {
   XC_SIZE_MISMATCH: { status: 422, retryable: true, message: 'shard size does not match' },
   XC_CAPACITY: { status: 507, retryable: false, message: 'host capacity exceeded' },
   XC_NOT_ENOUGH_HOSTS: { status: 503, retryable: true, message: 'not enough eligible hosts for placement' },
+  XC_REGION: { status: 503, retryable: false, message: 'too few eligible hosts in the regions this account is limited to' },
+  XC_OFF_SCHEDULE: { status: 503, retryable: true, message: 'the host is outside its online hours' },
 
   // Transport and availability
   XC_HOST_UNREACHABLE: { status: 502, retryable: true, message: 'host unreachable' },

@@ -17,7 +17,9 @@
  *   GET  /v1/account                             → AccountInfo
  *
  *   POST /v1/hosts/announce     AnnounceRequest  → AnnounceResponse    (host-signed, see tokens.ts)
- *   POST /v1/hosts/heartbeat    HeartbeatRequest → { ok: true }        (host-signed)
+ *   POST /v1/hosts/heartbeat    HeartbeatRequest → HeartbeatResponse   (host-signed)
+ *   POST /v1/hosts/self         {}               → HostSelf            (host-signed: state, earnings)
+ *   POST /v1/hosts/exit         {}               → HostSelf            (host-signed: start a graceful exit)
  *
  *   GET  /v1/tree/root                           → TreeNode
  *   GET  /v1/tree/nodes/:id                      → TreeNode
@@ -32,7 +34,7 @@
  *   POST /v1/uploads            { mirrors? }     → { uploadId, expiresAt, mirrors }
  *   POST /v1/uploads/:id/shards PlaceRequest     → PlaceResponse
  *   POST /v1/uploads/:id/replace ReplaceRequest  → PlaceResponse (one shard, one new target)
- *   POST /v1/uploads/:id/receipts { receipts }   → { accepted: number }
+ *   POST /v1/uploads/:id/receipts ReceiptsRequest → { accepted: number }
  *   POST /v1/uploads/:id/commit CommitRequest    → CommitResponse
  *
  *   GET  /v1/nodes/:id/content                   → ContentInfo
@@ -44,6 +46,7 @@
  *   GET  /ping                                   → PingResponse
  *   PUT  /shards/:hash   (XC-Token put, Content-Length = token size)  → 201/200 Receipt
  *   GET  /shards/:hash   (XC-Token get, optional `Range: bytes=a-b`)  → 200/206 bytes
+ *   POST /orders         { order }  (bridge-signed audit/replicate/delete, see orders.ts) → answer
  *
  * Errors everywhere: `{ error: { code: 'XC_…', message, details? } }` with the status from
  * shared/errors.ts.
@@ -129,11 +132,54 @@ export interface AnnounceRequest {
   region: string
   maxUploadRate: number | null
   maxDownloadRate: number | null
+  /** Online hours, UTC, e.g. "08:00-20:00" or "22:00-06:00,12:00-13:00"; absent or null = always. */
+  schedule?: string | null
 }
 
 export interface AnnounceResponse {
   hostId: string
   heartbeatMs: number
+  state: HostState
+}
+
+/**
+ * online: heartbeating, in its hours, trusted with data. offline: no heartbeat for the configured
+ * time, or outside its online hours. suspended: failed audits (reputation under the threshold) or
+ * banned; gets no data, its mirrors do not count. exiting: handing its shards to other hosts.
+ * exited: gone; nothing depends on it.
+ */
+export type HostState = 'online' | 'offline' | 'suspended' | 'exiting' | 'exited'
+
+export interface HeartbeatResponse {
+  ok: true
+  state: HostState
+}
+
+export interface Earnings {
+  currency: string
+  /** Amounts for the current UTC calendar week (from Monday), month, year, and all time. */
+  week: number
+  month: number
+  year: number
+  allTime: number
+  /** All-time quantities behind the amounts. */
+  storageGBHours: number
+  egressGB: number
+}
+
+/** What the bridge says about a host, to that host (its dashboard and `xcore status`). */
+export interface HostSelf {
+  hostId: string
+  state: HostState
+  reputation: number
+  approved: boolean
+  banned: boolean
+  /** Mirrors the bridge has recorded on this host, and their bytes. */
+  shards: number
+  storedBytes: number
+  auditsPassed: number
+  auditsFailed: number
+  earnings: Earnings
 }
 
 export interface HeartbeatRequest {
@@ -250,6 +296,22 @@ export interface ReplaceRequest {
   /** Hosts that failed for this shard; never chosen again for it. */
   failedHostIds: string[]
 }
+
+/** Proof-of-availability challenges for one shard: salt (base64url) and SHA-256(salt ‖ shard), hex. */
+export interface ShardChallenges {
+  hash: string
+  pairs: Array<{ salt: string; digest: string }>
+}
+
+export interface ReceiptsRequest {
+  receipts: Receipt[]
+  /** Challenges for shards placed in this upload (the bridge spends one per audit). */
+  challenges?: ShardChallenges[]
+}
+
+/** Challenges the client computes per new shard at upload. */
+export const CHALLENGES_PER_SHARD = 2
+export const MAX_CHALLENGES_PER_SHARD = 16
 
 export interface CommitRequest {
   /** Either an existing file node, or a new name in a folder. */

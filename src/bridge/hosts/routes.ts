@@ -78,7 +78,7 @@ export function registerHostRoutes(app: FastifyInstance, d: HostRouteDeps): void
     verifyHostRequest(parts, a.publicKey, now)
     checkAnnounce(a)
     hosts.upsertHost(id, { ...a, fingerprint: a.fingerprint.toUpperCase() }, now)
-    return { hostId: id, heartbeatMs: HEARTBEAT_MS }
+    return { hostId: id, heartbeatMs: HEARTBEAT_MS, state: 'online' }
   })
 
   app.post<{ Body: HeartbeatRequest }>('/v1/hosts/heartbeat', { schema: { body: heartbeatBody } }, async (req) => {
