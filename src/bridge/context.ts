@@ -1,3 +1,4 @@
+import type { Prices } from './earnings/prices.js'
 import type { TokenMinter } from './keys.js'
 
 /** What every handler may know about the running bridge besides storage. */
@@ -12,4 +13,8 @@ export interface BridgeContext {
   /** Keys decoy KDF salts. */
   secret: Buffer
   tokens: TokenMinter
+  /** Only hosts an admin approved get data. */
+  requireApproval: boolean
+  /** What hosts earn (earnings/prices.ts). */
+  prices: Prices
 }

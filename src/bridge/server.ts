@@ -23,10 +23,17 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { DEFAULT_MIRRORS, MAX_JSON_BODY, type BridgeInfo } from '../shared/protocol.js'
 import { installErrorHandlers } from '../shared/http/fastify-errors.js'
+import { closePinnedAgents } from '../shared/http/pinned.js'
+import { auditRound } from './audit/auditor.js'
+import { startChores, type RunningChores } from './chores.js'
+import { loadBridgeConfig } from './earnings/prices.js'
+import { gcRound } from './gc/collector.js'
+import { OrderSender } from './orders/sender.js'
+import { repairRound } from './repair/repairer.js'
 import { registerAuthRoutes } from './auth/routes.js'
 import { sessionGuard } from './auth/session.js'
 import type { BridgeContext } from './context.js'
@@ -40,6 +47,14 @@ import { registerTreeRoutes } from './tree/routes.js'
 import { registerUploadRoutes } from './uploads/routes.js'
 
 export const DEFAULT_OFFLINE_AFTER_MS = 2 * 60_000
+export const DEFAULT_REPAIR_INTERVAL_MS = 60_000
+export const DEFAULT_AUDIT_INTERVAL_MS = 60_000
+export const DEFAULT_GC_GRACE_MS = 24 * 3600_000
+/** Shards audited per host per audit round. */
+export const DEFAULT_AUDITS_PER_HOST = 2
+/** Shards repaired per round at most, and copies at once. */
+export const DEFAULT_REPAIRS_PER_ROUND = 256
+export const DEFAULT_REPAIR_CONCURRENCY = 4
 
 export interface BridgeOptions {
   dataDir: string
@@ -52,6 +67,12 @@ export interface BridgeOptions {
   tls?: { cert: string; key: string }
   /** Clock, for tests. */
   now?: () => number
+  repairIntervalMs?: number
+  auditIntervalMs?: number
+  gcGraceMs?: number
+  requireApproval?: boolean
+  /** Bridge config file (prices); default DATA/config.json, optional. */
+  configFile?: string
 }
 
 export interface RunningBridge {
@@ -88,6 +109,7 @@ export function buildApp(store: BridgeStore, ctx: BridgeContext, opts: { logLeve
 export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   mkdirSync(opts.dataDir, { recursive: true })
   const keys = loadOrCreateKeys(opts.dataDir)
+  const config = loadBridgeConfig(opts.configFile ?? join(opts.dataDir, 'config.json'), opts.configFile !== undefined)
   const now = opts.now ?? Date.now
   const ctx: BridgeContext = {
     now,
@@ -96,6 +118,8 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     publicKey: keys.publicKey,
     secret: Buffer.from(keys.secret, 'base64url'),
     tokens: new TokenMinter(keys.privateKey, now),
+    requireApproval: opts.requireApproval ?? false,
+    prices: config.prices,
   }
   const tls = opts.tls && { cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }
   const store = openSqliteStore(join(opts.dataDir, 'bridge.db'))
@@ -111,9 +135,32 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   const url = `${opts.tls ? 'https' : 'http'}://${host}:${addr.port}`
   writeFileSync(join(opts.dataDir, 'url'), url + '\n')
+  const chores = startBridgeChores(store, ctx, new OrderSender(keys.privateKey, now), app.log, {
+    repairIntervalMs: opts.repairIntervalMs ?? DEFAULT_REPAIR_INTERVAL_MS,
+    auditIntervalMs: opts.auditIntervalMs ?? DEFAULT_AUDIT_INTERVAL_MS,
+    gcGraceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS,
+  })
   let closed: Promise<void> | undefined
   return {
     url,
-    close: () => (closed ??= app.close().finally(() => store.close())),
+    close: () => (closed ??= chores.stop().then(() => app.close()).finally(() => { closePinnedAgents(); store.close() })),
   }
+}
+
+interface ChoreTimings {
+  repairIntervalMs: number
+  auditIntervalMs: number
+  gcGraceMs: number
+}
+
+function startBridgeChores(store: BridgeStore, ctx: BridgeContext, orders: OrderSender, log: FastifyBaseLogger, t: ChoreTimings): RunningChores {
+  return startChores([
+    { name: 'audit', intervalMs: t.auditIntervalMs, run: () => auditRound({ ctx, store, orders, log, perHost: DEFAULT_AUDITS_PER_HOST }) },
+    {
+      name: 'repair', intervalMs: t.repairIntervalMs,
+      run: () => repairRound({ ctx, store, orders, log, maxPerRound: DEFAULT_REPAIRS_PER_ROUND, concurrency: DEFAULT_REPAIR_CONCURRENCY }),
+    },
+    // Collected as often as repair runs (and at least every minute); the grace is what delays it.
+    { name: 'gc', intervalMs: Math.min(t.repairIntervalMs, 60_000), run: () => gcRound({ ctx, store, orders, log, graceMs: t.gcGraceMs }) },
+  ], log)
 }

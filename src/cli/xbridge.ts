@@ -6,9 +6,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_MIRRORS, MAX_MIRRORS } from '../shared/protocol.js'
 import { isLoopback, parseDuration, parseListen } from '../shared/units.js'
-import { addUser, listHosts, listShards, networkStats, openAdminStore } from '../bridge/admin/admin.js'
-import { hostsTable, shardsTable, statsTable } from '../bridge/admin/format.js'
-import { DEFAULT_OFFLINE_AFTER_MS, startBridge } from '../bridge/server.js'
+import { addUser, ledgerOf, listHosts, listShards, networkStats, openAdminStore, setHostApproval, setUserRegions } from '../bridge/admin/admin.js'
+import { loadBridgeConfig } from '../bridge/earnings/prices.js'
+import { join } from 'node:path'
+import { hostsTable, ledgerTable, shardsTable, statsTable } from '../bridge/admin/format.js'
+import { DEFAULT_AUDIT_INTERVAL_MS, DEFAULT_GC_GRACE_MS, DEFAULT_OFFLINE_AFTER_MS, DEFAULT_REPAIR_INTERVAL_MS, startBridge } from '../bridge/server.js'
 import { action, EXIT_USAGE, fail, parseIntOption, readSecret, STOP_WITH_PARENT_FLAG, stopWithParent } from './common.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -25,13 +27,19 @@ function intIn(name: string, min: number, max: number) {
   }
 }
 
-function duration(v: string): number {
-  try {
-    return parseDuration(v, '--offline-after')
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message)
+function durationOf(flag: string, minMs = 0) {
+  return (v: string): number => {
+    let ms: number
+    try {
+      ms = parseDuration(v, flag)
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message)
+    }
+    if (ms < minMs) throw new InvalidArgumentError(`${flag} must be at least ${minMs}ms`)
+    return ms
   }
 }
+const duration = durationOf('--offline-after', 100)
 
 function logLevel(v: string): string {
   if (!LOG_LEVELS.includes(v)) throw new InvalidArgumentError(`log level is one of ${LOG_LEVELS.join(', ')}`)
@@ -55,9 +63,17 @@ program.command('serve')
   .option('--tls-key <file>', 'PEM private key for --tls-cert')
   .option('--mirrors <n>', `mirrors per shard (1..${MAX_MIRRORS})`, intIn('--mirrors', 1, MAX_MIRRORS), DEFAULT_MIRRORS)
   .option('--offline-after <duration>', 'a host without heartbeat for this long is offline', duration, DEFAULT_OFFLINE_AFTER_MS)
+  .option('--repair-interval <duration>', 'how often the checker and repairer run (default 60s)', durationOf('--repair-interval', 100), DEFAULT_REPAIR_INTERVAL_MS)
+  .option('--audit-interval <duration>', 'how often every host is audited (default 60s)', durationOf('--audit-interval', 100), DEFAULT_AUDIT_INTERVAL_MS)
+  .option('--gc-grace <duration>', 'how long unreferenced shards stay on hosts before deletion (default 24h)', durationOf('--gc-grace'), DEFAULT_GC_GRACE_MS)
+  .option('--require-approval', 'give data only to hosts an admin approved (xbridge admin hosts approve ID)')
+  .option('--config <file>', 'bridge config (prices); default DATA/config.json if it exists')
   .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, logLevel, 'warn')
   .addOption(new Option(STOP_WITH_PARENT_FLAG, 'stop when that process ends').argParser(parseIntOption('--stop-with-parent')).hideHelp())
-  .action(action(async (o: { data: string; listen: string; tlsCert?: string; tlsKey?: string; mirrors: number; offlineAfter: number; logLevel: string; stopWithParent?: number }) => {
+  .action(action(async (o: {
+    data: string; listen: string; tlsCert?: string; tlsKey?: string; mirrors: number; offlineAfter: number; logLevel: string; stopWithParent?: number
+    repairInterval: number; auditInterval: number; gcGrace: number; requireApproval?: boolean; config?: string
+  }) => {
     let listen: { host: string; port: number }
     try {
       listen = parseListen(o.listen)
@@ -69,7 +85,11 @@ program.command('serve')
     if (!tls && !isLoopback(listen.host)) {
       usage(`refusing plain HTTP on ${listen.host}, which is not a loopback address: pass --tls-cert and --tls-key (sessions and auth keys must not cross a network unencrypted)`)
     }
-    const bridge = await startBridge({ dataDir: o.data, listen, mirrors: o.mirrors, offlineAfterMs: o.offlineAfter, logLevel: o.logLevel, ...(tls ? { tls } : {}) })
+    const bridge = await startBridge({
+      dataDir: o.data, listen, mirrors: o.mirrors, offlineAfterMs: o.offlineAfter, logLevel: o.logLevel, ...(tls ? { tls } : {}),
+      repairIntervalMs: o.repairInterval, auditIntervalMs: o.auditInterval, gcGraceMs: o.gcGrace, requireApproval: !!o.requireApproval,
+      ...(o.config !== undefined ? { configFile: o.config } : {}),
+    })
     process.stdout.write(`listening ${bridge.url}\n`)
     const stop = (): void => {
       bridge.close().then(() => process.exit(0), (err: unknown) => fail(err))
@@ -121,6 +141,44 @@ hosts.command('list')
     const now = Date.now()
     const rows = await withStore(o.data, (store) => listHosts(store, now, o.offlineAfter))
     print(!!o.json, rows, () => hostsTable(rows, now))
+  }))
+
+for (const [verb, fields, what] of [
+  ['approve', { approved: true }, 'let this host receive data (with serve --require-approval)'],
+  ['unapprove', { approved: false }, 'withdraw approval: no new data'],
+  ['ban', { banned: true }, 'suspend this host: no new data, its shards are repaired elsewhere'],
+  ['unban', { banned: false }, 'lift a ban'],
+] as const) {
+  hosts.command(`${verb} <id>`)
+    .description(`${what} (id or unique prefix)`)
+    .option('--json', 'machine-readable output')
+    .action(action(async (id: string, _o: unknown, cmd: Command) => {
+      const o = adminOpts(cmd)
+      const h = await withStore(o.data, (store) => setHostApproval(store, id, fields))
+      print(!!o.json, { id: h.id, approved: h.approved, banned: h.banned }, () => `host ${h.id}: approved=${h.approved} banned=${h.banned}\n`)
+    }))
+}
+
+users.command('set-regions <email> <regions...>')
+  .description('keep this account\'s shards on hosts of these regions (e.g. "eu" or "eu us"); "any" lifts the limit')
+  .option('--json', 'machine-readable output')
+  .action(action(async (email: string, regions: string[], _o: unknown, cmd: Command) => {
+    const o = adminOpts(cmd)
+    const r = await withStore(o.data, (store) => setUserRegions(store, email, regions))
+    print(!!o.json, r, () => `user ${r.userId}: regions ${r.regions === null ? 'any' : r.regions.join(', ')}\n`)
+  }))
+
+admin.command('ledger')
+  .description('what hosts earned: the append-only ledger, per host')
+  .option('--host <id>', 'one host (id or unique prefix)')
+  .option('--config <file>', 'bridge config with the prices (default DATA/config.json)')
+  .option('--json', 'machine-readable output (with every entry)')
+  .action(action(async (_o: unknown, cmd: Command) => {
+    const o = cmd.optsWithGlobals<AdminOpts & { host?: string; config?: string }>()
+    const { prices } = loadBridgeConfig(o.config ?? join(o.data, 'config.json'), o.config !== undefined)
+    const now = Date.now()
+    const rows = await withStore(o.data, (store) => ledgerOf(store, prices, now, o.offlineAfter, o.host))
+    print(!!o.json, rows, () => ledgerTable(rows))
   }))
 
 const shards = admin.command('shards').description('shards and their mirrors')

@@ -154,7 +154,7 @@ t.test('admin: users add, hosts list, shards list, stats (while serve runs)', as
   const hosts = JSON.parse((await admin(dir, ['hosts', 'list', '--json'])).stdout)
   t.equal(hosts.length, 3)
   for (const h of hosts) {
-    t.same(Object.keys(h).sort(), ['capacity', 'createdAt', 'failures', 'free', 'id', 'lastHeartbeat', 'online', 'region', 'reputation', 'shards', 'url', 'used'].sort())
+    t.same(Object.keys(h).sort(), ['approved', 'auditsFailed', 'auditsPassed', 'banned', 'capacity', 'createdAt', 'failures', 'free', 'id', 'lastHeartbeat', 'online', 'region', 'reputation', 'schedule', 'shards', 'state', 'url', 'used'].sort())
     t.equal(h.online, true)
     t.equal(h.shards, 2)
     t.equal(h.failures, h.id === hs[0]!.id ? 1 : 0)

@@ -17,10 +17,10 @@ t.test('announce and heartbeat with valid signatures', async (t) => {
   const h = fakeHost(b, { capacity: 5e9, used: 1e9, region: 'eu-west' })
   const r = await h.signed('/v1/hosts/announce', h.announce)
   t.equal(r.status, 200)
-  t.same(r.body, { hostId: h.id, heartbeatMs: 30000 })
+  t.same(r.body, { hostId: h.id, heartbeatMs: 30000, state: 'online' })
   const hb = await h.heartbeat({ used: 2e9 })
   t.equal(hb.status, 200)
-  t.same(hb.body, { ok: true })
+  t.same(hb.body, { ok: true, state: 'online' })
   const [row] = hostsOf(b.dir)
   t.match(row, { id: h.id, url: h.announce.url, region: 'eu-west', capacity: 5e9, used: 2e9, free: 3e9, online: true, failures: 0, reputation: 1, shards: 0 })
   // Announcing again updates the registry in place.

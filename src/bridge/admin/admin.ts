@@ -7,7 +7,12 @@ import { join } from 'node:path'
 import { xerr } from '../../shared/errors.js'
 import { defaultKdfParams, derivePasswordKeys, generateMasterKey, masterKeyToPhrase, wrapKey } from '../../shared/crypto/index.js'
 import { createAccount } from '../auth/accounts.js'
-import { isOnline, reputationOf } from '../hosts/health.js'
+import type { HostState } from '../../shared/protocol.js'
+import { earningsOf } from '../earnings/service.js'
+import type { LedgerEntry } from '../earnings/store.js'
+import type { Prices } from '../earnings/prices.js'
+import { hostState, isOnline, reputationOf } from '../hosts/health.js'
+import type { HostRecord } from '../hosts/store.js'
 import type { ShardSummary } from '../shards/store.js'
 import { openSqliteStore, type BridgeStore } from '../store/sqlite/index.js'
 import type { NetworkStats } from './store.js'
@@ -39,6 +44,12 @@ export interface HostRow {
   used: number
   free: number
   online: boolean
+  state: HostState
+  approved: boolean
+  banned: boolean
+  schedule: string | null
+  auditsPassed: number
+  auditsFailed: number
   lastHeartbeat: number
   failures: number
   reputation: number
@@ -51,8 +62,9 @@ export function listHosts(store: BridgeStore, now: number, offlineAfterMs: numbe
   const counts = store.mirrorCounts()
   return store.allHosts().map((h) => ({
     id: h.id, url: h.url, region: h.region, capacity: h.capacity, used: h.used, free: Math.max(0, h.capacity - h.used),
-    online: isOnline(h, now, offlineAfterMs), lastHeartbeat: h.lastSeen, failures: h.failures,
-    reputation: reputationOf(h.successes, h.failures), shards: counts.get(h.id) ?? 0, createdAt: h.createdAt,
+    online: isOnline(h, now, offlineAfterMs), state: hostState(h, now, offlineAfterMs), approved: h.approved, banned: h.banned,
+    schedule: h.schedule, auditsPassed: h.auditsPassed, auditsFailed: h.auditsFailed, lastHeartbeat: h.lastSeen, failures: h.failures,
+    reputation: reputationOf(h), shards: counts.get(h.id) ?? 0, createdAt: h.createdAt,
   }))
 }
 
@@ -62,4 +74,56 @@ export function listShards(store: BridgeStore): ShardSummary[] {
 
 export function networkStats(store: BridgeStore, now: number, offlineAfterMs: number): NetworkStats {
   return store.stats(now - offlineAfterMs)
+}
+
+/** A host by full id or unique prefix (at least 8 hex characters). */
+export function findHost(store: BridgeStore, idOrPrefix: string): HostRecord {
+  const want = idOrPrefix.trim().toLowerCase()
+  if (!/^[0-9a-f]{8,64}$/.test(want)) throw xerr('XC_USAGE', 'a host id is 8 to 64 hex characters (a unique prefix is enough)')
+  const found = store.allHosts().filter((h) => h.id.startsWith(want))
+  if (found.length === 0) throw xerr('XC_NOT_FOUND', `no host ${want}`)
+  if (found.length > 1) throw xerr('XC_USAGE', `${found.length} hosts start with ${want}: give more characters`)
+  return found[0]!
+}
+
+export function setHostApproval(store: BridgeStore, idOrPrefix: string, fields: { approved?: boolean; banned?: boolean }): HostRecord {
+  const h = findHost(store, idOrPrefix)
+  store.setApproval(h.id, fields)
+  return store.getHost(h.id)!
+}
+
+const REGION_RE = /^[A-Za-z0-9_.-]{1,64}$/
+
+/** Limit an account's new and repaired shards to hosts of these regions; [] or ['any'] lifts it. */
+export function setUserRegions(store: BridgeStore, email: string, regions: readonly string[]): { userId: string; regions: string[] | null } {
+  const user = store.userByEmail(email.trim().toLowerCase())
+  if (!user) throw xerr('XC_NOT_FOUND', `no user ${email}`)
+  const list = regions.flatMap((r) => r.split(',')).map((r) => r.trim()).filter((r) => r !== '')
+  for (const r of list) if (!REGION_RE.test(r)) throw xerr('XC_USAGE', `"${r}" is not a region name (letters, digits, . _ -)`)
+  const value = list.length === 0 || (list.length === 1 && list[0] === 'any') ? null : [...new Set(list)]
+  store.setUserRegions(user.id, value)
+  return { userId: user.id, regions: value }
+}
+
+export interface LedgerSummary {
+  hostId: string
+  storageByteMs: number
+  storageGBHours: number
+  egressBytes: number
+  earnings: ReturnType<typeof earningsOf>
+  entries: LedgerEntry[]
+}
+
+export function ledgerOf(store: BridgeStore, prices: Prices, now: number, offlineAfterMs: number, idOrPrefix?: string): LedgerSummary[] {
+  const hosts = idOrPrefix === undefined ? store.allHosts() : [findHost(store, idOrPrefix)]
+  return hosts.map((h) => {
+    const entries = store.ledgerEntries(h.id)
+    const storageByteMs = entries.filter((e) => e.kind === 'storage').reduce((a, e) => a + e.quantity, 0)
+    return {
+      hostId: h.id, storageByteMs, storageGBHours: storageByteMs / 1e9 / 3_600_000,
+      egressBytes: entries.filter((e) => e.kind === 'egress').reduce((a, e) => a + e.quantity, 0),
+      earnings: earningsOf({ ctx: { now: () => now, offlineAfterMs, prices }, store }, h.id, now),
+      entries,
+    }
+  })
 }

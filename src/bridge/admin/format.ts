@@ -1,7 +1,7 @@
 /** Plain-text tables for the admin CLI (the --json forms are the stable interface). */
 import { formatBytes } from '../../shared/units.js'
 import type { ShardSummary } from '../shards/store.js'
-import type { HostRow } from './admin.js'
+import type { HostRow, LedgerSummary } from './admin.js'
 import type { NetworkStats } from './store.js'
 
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -19,7 +19,7 @@ export function hostsTable(rows: readonly HostRow[], now: number): string {
   if (rows.length === 0) return 'no hosts\n'
   return table(
     ['ID', 'URL', 'REGION', 'STATE', 'CAPACITY', 'FREE', 'SHARDS', 'FAILURES', 'REPUTATION', 'LAST HEARTBEAT'],
-    rows.map((h) => [h.id.slice(0, 16), h.url, h.region || '-', h.online ? 'online' : 'offline', formatBytes(h.capacity),
+    rows.map((h) => [h.id.slice(0, 16), h.url, h.region || '-', h.state + (h.banned ? ' (banned)' : h.approved ? ' (approved)' : ''), formatBytes(h.capacity),
       formatBytes(h.free), String(h.shards), String(h.failures), h.reputation.toFixed(3), ago(h.lastHeartbeat, now)]),
   )
 }
@@ -35,4 +35,13 @@ export function statsTable(s: NetworkStats): string {
     ['shards', String(s.shards)], ['shards under target', String(s.shardsUnderTarget)],
     ['bytes stored', formatBytes(s.bytesStored)], ['files', String(s.files)], ['versions', String(s.versions)],
   ])
+}
+
+export function ledgerTable(rows: readonly LedgerSummary[]): string {
+  if (rows.length === 0) return 'no hosts\n'
+  const money = (n: number, c: string) => `${n.toFixed(6)} ${c}`
+  return table(['HOST', 'GB-HOURS', 'GB SERVED', 'WEEK', 'MONTH', 'YEAR', 'ALL TIME'], rows.map((r) => [
+    r.hostId.slice(0, 16), r.storageGBHours.toFixed(6), (r.egressBytes / 1e9).toFixed(6), money(r.earnings.week, r.earnings.currency),
+    money(r.earnings.month, r.earnings.currency), money(r.earnings.year, r.earnings.currency), money(r.earnings.allTime, r.earnings.currency),
+  ]))
 }

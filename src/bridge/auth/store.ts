@@ -10,12 +10,15 @@ export interface UserRecord {
   kdf: KdfParams
   wrappedMasterKey: string
   createdAt: number
+  /** Regions this account's shards must stay in; null = anywhere. */
+  regions?: string[] | null
 }
 
 export interface UserStore {
   insertUser(user: UserRecord): void
   userByEmail(email: string): UserRecord | undefined
   userById(id: string): UserRecord | undefined
+  setUserRegions(userId: string, regions: string[] | null): void
 }
 
 export interface SessionStore {

@@ -6,14 +6,14 @@
 import { xerr } from '../../shared/errors.js'
 import type { ContentInfo, ShardMirrors, TokensResponse } from '../../shared/protocol.js'
 import type { BridgeContext } from '../context.js'
-import { contactsOf, isOnline, reputationOf } from '../hosts/health.js'
+import { contactsOf, isAvailable, reputationOf } from '../hosts/health.js'
 import type { HostRecord, HostStore } from '../hosts/store.js'
 import type { ShardStore } from '../shards/store.js'
 import type { TreeStore } from '../tree/store.js'
 
 export interface DownloadDeps {
   ctx: Pick<BridgeContext, 'now' | 'offlineAfterMs' | 'tokens'>
-  store: Pick<TreeStore, 'getNode'> & Pick<ShardStore, 'getVersion' | 'versionShards' | 'mirrorsOf'> & Pick<HostStore, 'hostsByIds'>
+  store: Pick<TreeStore, 'getNode'> & Pick<ShardStore, 'getVersion' | 'versionShards' | 'mirrorsOf'> & Pick<HostStore, 'hostsByIds' | 'addEgressCredit'>
 }
 
 export function contentOf(d: DownloadDeps, userId: string, nodeId: string): ContentInfo {
@@ -25,9 +25,9 @@ export function contentOf(d: DownloadDeps, userId: string, nodeId: string): Cont
   return { nodeId, versionId: v.id, size: v.size, wrappedKey: v.wrappedKey, manifest: v.manifest, shardCount: v.shardCount }
 }
 
-/** Best first: online before offline, then higher reputation, then host id for a stable order. */
+/** Best first: available (heartbeating, in its hours) before not, then higher reputation, then host id. */
 export function rankMirrors(hosts: readonly HostRecord[], now: number, offlineAfterMs: number): HostRecord[] {
-  const key = (h: HostRecord) => ({ on: isOnline(h, now, offlineAfterMs) ? 1 : 0, rep: reputationOf(h.successes, h.failures) })
+  const key = (h: HostRecord) => ({ on: isAvailable(h, now, offlineAfterMs) ? 1 : 0, rep: reputationOf(h) })
   return [...hosts].sort((a, b) => {
     const ka = key(a)
     const kb = key(b)
@@ -44,9 +44,13 @@ export function tokensFor(d: DownloadDeps, userId: string, versionId: string, fr
   for (const list of mirrors.values()) for (const h of list) ids.add(h)
   const hosts = new Map(d.store.hostsByIds([...ids]).map((h) => [h.id, h]))
   const now = d.ctx.now()
+  const credit = new Map<string, number>()
   const out: ShardMirrors[] = shards.map((s) => {
     const ranked = rankMirrors((mirrors.get(s.hash) ?? []).map((id) => hosts.get(id)).filter((h): h is HostRecord => !!h), now, d.ctx.offlineAfterMs)
+    for (const h of ranked) credit.set(h.id, (credit.get(h.id) ?? 0) + s.size)
     return { index: s.index, hash: s.hash, size: s.size, mirrors: ranked.map((h) => ({ hostId: h.id, token: d.ctx.tokens.get(s.hash, h.id) })) }
   })
+  // Each host may be paid for serving at most the bytes it was given tokens for.
+  d.store.addEgressCredit(credit)
   return { shards: out, hosts: contactsOf(hosts.values()) }
 }

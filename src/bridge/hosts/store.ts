@@ -3,6 +3,7 @@ import type { AnnounceRequest, HeartbeatRequest, ReportReason } from '../../shar
 /** What the host announced, plus what the bridge knows of it. */
 export interface HostRecord extends AnnounceRequest {
   id: string
+  schedule: string | null
   /** Figures from the last heartbeat. */
   reportedShards: number
   bytesIn: number
@@ -14,6 +15,18 @@ export interface HostRecord extends AnnounceRequest {
   successes: number
   /** Failures clients reported. */
   failures: number
+  auditsPassed: number
+  auditsFailed: number
+  approved: boolean
+  banned: boolean
+  exitStartedAt: number | null
+  exitedAt: number | null
+  /** Storage earnings are accrued up to this time. */
+  accruedUntil: number | null
+  /** The host's cumulative bytesOut at the last heartbeat (egress is accrued from its growth). */
+  egressSeen: number
+  /** Bytes of get tokens minted for this host and not yet paid: paid egress never exceeds them. */
+  egressCredit: number
   createdAt: number
 }
 
@@ -36,4 +49,9 @@ export interface HostStore {
   /** Appends to host_events and counts a failure. */
   recordFailure(e: HostEvent): void
   addSuccesses(hostId: string, n: number): void
+  setApproval(hostId: string, fields: { approved?: boolean; banned?: boolean }): boolean
+  startExit(hostId: string, now: number): void
+  markExited(hostId: string, now: number): void
+  /** Adds to the host's egress credit (bytes it may be paid for serving). */
+  addEgressCredit(credits: ReadonlyMap<string, number>): void
 }

@@ -6,9 +6,12 @@
  * - the mirrors of one shard are on distinct hosts, never on an excluded host;
  * - a host receives a shard only if its free space (after what this batch already put on it)
  *   holds the shard;
- * - among eligible hosts the choice is random, weighted by free space, by reputation, and by the
+ * - among eligible hosts the choice is random, weighted by free space, by reputation, by the
  *   inverse of the host's current load (bytes placed on it lately and not yet reflected in a
- *   heartbeat), so one busy host does not get every shard of a large upload.
+ *   heartbeat), so one busy host does not get every shard of a large upload, and by its bandwidth:
+ *   a host that limits what it receives to under BANDWIDTH_REFERENCE gets proportionally less.
+ * Which hosts are candidates at all (online, in their hours, approved, in the user's regions) is
+ * decided before, in candidates.ts.
  */
 import { xerr } from '../../shared/errors.js'
 
@@ -20,6 +23,8 @@ export interface PlacementCandidate {
   load: number
   /** 0..1, see hosts/health.ts. */
   reputation: number
+  /** The host's limit on bytes it receives per second, null or absent = unlimited. */
+  bandwidth?: number | null
 }
 
 export interface ShardToPlace {
@@ -38,8 +43,12 @@ export interface ShardPlaced {
 /** Load at which a host's weight is halved. */
 export const LOAD_SCALE = 64 * 1024 * 1024
 
+/** A host limited to at least this many bytes per second is weighted as an unlimited one. */
+export const BANDWIDTH_REFERENCE = 32 * 1000 * 1000
+
 export function placementWeight(c: PlacementCandidate): number {
-  return (Math.max(c.free, 1) * Math.max(c.reputation, 0.01)) / (1 + c.load / LOAD_SCALE)
+  const bandwidth = c.bandwidth == null ? 1 : Math.max(0.01, Math.min(1, c.bandwidth / BANDWIDTH_REFERENCE))
+  return (Math.max(c.free, 1) * Math.max(c.reputation, 0.01) * bandwidth) / (1 + c.load / LOAD_SCALE)
 }
 
 /**

@@ -31,7 +31,7 @@ export interface ShardSummary {
 
 export interface ShardStore {
   /** The version with its ordered shards, and the mirrors of each shard; all or nothing. */
-  insertVersion(v: VersionRecord, shards: readonly ShardRef[], mirrors: ReadonlyMap<string, readonly string[]>, targetMirrors: number): void
+  insertVersion(v: VersionRecord, shards: readonly ShardRef[], mirrors: ReadonlyMap<string, readonly string[]>, targetMirrors: number, regions?: readonly string[] | null): void
   getVersion(userId: string, id: string): VersionRecord | undefined
   versionShards(versionId: string, from: number, count: number): VersionShard[]
   /** Host ids holding each hash. */

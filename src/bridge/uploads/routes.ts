@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import { MAX_BATCH_SHARDS, MAX_JSON_BODY, MAX_MIRRORS, SHARD_SIZE, type CommitRequest, type PlaceRequest, type ReplaceRequest } from '../../shared/protocol.js'
-import type { Receipt } from '../../shared/tokens.js'
+import { MAX_BATCH_SHARDS, MAX_CHALLENGES_PER_SHARD, MAX_JSON_BODY, MAX_MIRRORS, SHARD_SIZE, type CommitRequest, type PlaceRequest, type ReceiptsRequest, type ReplaceRequest } from '../../shared/protocol.js'
+import { SALT_RE } from '../../shared/orders.js'
 import { userOf, type SessionHook } from '../auth/session.js'
 import { b64url, hash, hostId, id, idParams, obj, uint } from '../http/schemas.js'
 import { encMeta, encName } from '../tree/routes.js'
@@ -11,6 +11,8 @@ export const MAX_COMMIT_SHARDS = 65_536
 
 const shardRef = obj({ hash, size: uint(SHARD_SIZE, 1) })
 const receipt = obj({ v: { type: 'integer', enum: [1] }, host: hostId, h: hash, size: uint(SHARD_SIZE, 1), at: uint(), sig: b64url(128) })
+const challenge = obj({ salt: { type: 'string', pattern: SALT_RE.source }, digest: hash })
+const shardChallenges = obj({ hash, pairs: { type: 'array', minItems: 1, maxItems: MAX_CHALLENGES_PER_SHARD, items: challenge } })
 const target = {
   anyOf: [
     obj({ nodeId: id }),
@@ -40,10 +42,16 @@ export function registerUploadRoutes(app: FastifyInstance, d: UploadDeps & { req
     schema: { params: idParams, body: obj({ hash, failedHostIds: { type: 'array', maxItems: 64, items: hostId } }) },
   }, async (req) => replaceTarget(d, userOf(req), req.params.id, req.body.hash, req.body.failedHostIds))
 
-  app.post<IdParams & { Body: { receipts: Receipt[] } }>('/v1/uploads/:id/receipts', {
+  app.post<IdParams & { Body: ReceiptsRequest }>('/v1/uploads/:id/receipts', {
     onRequest,
-    schema: { params: idParams, body: obj({ receipts: { type: 'array', maxItems: MAX_BATCH_SHARDS * MAX_MIRRORS, items: receipt } }) },
-  }, async (req) => acceptReceipts(d, userOf(req), req.params.id, req.body.receipts))
+    schema: {
+      params: idParams,
+      body: obj({
+        receipts: { type: 'array', maxItems: MAX_BATCH_SHARDS * MAX_MIRRORS, items: receipt },
+        challenges: { type: 'array', maxItems: MAX_BATCH_SHARDS, items: shardChallenges },
+      }, ['receipts']),
+    },
+  }, async (req) => acceptReceipts(d, userOf(req), req.params.id, req.body.receipts, req.body.challenges))
 
   app.post<IdParams & { Body: CommitRequest }>('/v1/uploads/:id/commit', {
     onRequest,

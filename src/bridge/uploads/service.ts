@@ -10,10 +10,14 @@
  *   one transaction, and the node moves only if it still points at `baseVersionId`.
  */
 import { xerr } from '../../shared/errors.js'
-import type { CommitRequest, CommitResponse, PlaceResponse, ShardPlacement, ShardRef } from '../../shared/protocol.js'
+import { MAX_CHALLENGES_PER_SHARD, type CommitRequest, type CommitResponse, type PlaceResponse, type ShardChallenges, type ShardPlacement, type ShardRef } from '../../shared/protocol.js'
 import { publicKeyObject, verifyReceipt, type Receipt } from '../../shared/tokens.js'
 import type { BridgeContext } from '../context.js'
-import { contactsOf, reputationOf } from '../hosts/health.js'
+import type { AuditStore } from '../audit/store.js'
+import type { UserStore } from '../auth/store.js'
+import type { GcStore } from '../gc/store.js'
+import { contactsOf } from '../hosts/health.js'
+import { placementCandidates, regionShortfall } from '../placement/candidates.js'
 import type { HostRecord, HostStore } from '../hosts/store.js'
 import { newId } from '../ids.js'
 import { placeShards, type PlacementCandidate, type ShardToPlace } from '../placement/place.js'
@@ -28,9 +32,12 @@ export const UPLOAD_TTL_MS = 24 * 3600_000
 export const PENDING_WINDOW_MS = 60_000
 
 export interface UploadDeps {
-  ctx: Pick<BridgeContext, 'now' | 'mirrors' | 'offlineAfterMs' | 'tokens'>
+  ctx: Pick<BridgeContext, 'now' | 'mirrors' | 'offlineAfterMs' | 'tokens' | 'requireApproval'>
   store: Transactor
     & UploadStore
+    & Pick<UserStore, 'userById'>
+    & Pick<AuditStore, 'addChallenges' | 'challengeCount'>
+    & Pick<GcStore, 'queueDeletion'>
     & Pick<HostStore, 'hostsSeenSince' | 'hostsByIds' | 'addSuccesses'>
     & Pick<ShardStore, 'insertVersion' | 'userHasShard'>
     & Pick<TreeStore, 'getNode' | 'childByName' | 'hasChildren' | 'ancestors' | 'insertNode' | 'updateNode' | 'deleteNode' | 'appendChange'>
@@ -38,7 +45,8 @@ export interface UploadDeps {
 
 export function openUpload(d: UploadDeps, userId: string, mirrors: number | undefined): UploadRecord {
   const now = d.ctx.now()
-  const u: UploadRecord = { id: newId(), userId, mirrors: mirrors ?? d.ctx.mirrors, createdAt: now, expiresAt: now + UPLOAD_TTL_MS }
+  const regions = d.store.userById(userId)?.regions ?? null
+  const u: UploadRecord = { id: newId(), userId, mirrors: mirrors ?? d.ctx.mirrors, createdAt: now, expiresAt: now + UPLOAD_TTL_MS, regions }
   d.store.insertUpload(u)
   return u
 }
@@ -50,17 +58,21 @@ function liveUpload(d: UploadDeps, userId: string, uploadId: string): UploadReco
   return u
 }
 
-/** Online hosts as placement candidates: free space and load net of recent placements. */
-function candidates(d: UploadDeps): { list: PlacementCandidate[]; byId: Map<string, HostRecord> } {
+/** Hosts that may take this upload's shards (placement/candidates.ts), net of recent placements. */
+function candidates(d: UploadDeps, upload: UploadRecord): { list: PlacementCandidate[]; byId: Map<string, HostRecord> } {
   const now = d.ctx.now()
   const pending = d.store.pendingBytes(now - PENDING_WINDOW_MS)
-  const byId = new Map<string, HostRecord>()
-  const list = d.store.hostsSeenSince(now - d.ctx.offlineAfterMs).map((h) => {
-    byId.set(h.id, h)
-    const load = pending.get(h.id) ?? 0
-    return { id: h.id, free: Math.max(0, h.capacity - h.used - load), load, reputation: reputationOf(h.successes, h.failures) }
-  })
-  return { list, byId }
+  const hosts = d.store.hostsSeenSince(now - d.ctx.offlineAfterMs)
+  const list = placementCandidates(hosts, pending, { now, offlineAfterMs: d.ctx.offlineAfterMs, requireApproval: d.ctx.requireApproval, regions: upload.regions })
+  return { list, byId: new Map(hosts.map((h) => [h.id, h])) }
+}
+
+function place(shards: readonly ShardToPlace[], list: readonly PlacementCandidate[], mirrors: number, upload: UploadRecord) {
+  try {
+    return placeShards(shards, list, mirrors)
+  } catch (err) {
+    throw regionShortfall(err, upload.regions)
+  }
 }
 
 function response(d: UploadDeps, placed: { hash: string; size: number; hostIds: string[] }[], known: Map<string, HostRecord>): PlaceResponse {
@@ -103,8 +115,8 @@ export function placeBatch(d: UploadDeps, userId: string, uploadId: string, shar
     if (!p) toPlace.push({ hash, size })
     else if (p.size !== size) throw xerr('XC_BAD_REQUEST', `shard ${hash} was placed with size ${p.size}`)
   }
-  const { list, byId } = candidates(d)
-  const fresh = placeShards(toPlace, list, upload.mirrors)
+  const { list, byId } = candidates(d, upload)
+  const fresh = place(toPlace, list, upload.mirrors, upload)
   d.store.insertTargets(uploadId, fresh.flatMap((p) => p.hostIds.map((hostId) => ({ hash: p.hash, hostId, size: p.size }))), d.ctx.now())
   const placedNow = new Map(fresh.map((p) => [p.hash, p]))
   const placed = [...unique.keys()].map((hash) => placedNow.get(hash) ?? { hash, ...previous.get(hash)! })
@@ -113,13 +125,13 @@ export function placeBatch(d: UploadDeps, userId: string, uploadId: string, shar
 
 /** One new target for a shard of this upload, never a host that failed or already has it. */
 export function replaceTarget(d: UploadDeps, userId: string, uploadId: string, hash: string, failedHostIds: readonly string[]): PlaceResponse {
-  liveUpload(d, userId, uploadId)
+  const upload = liveUpload(d, userId, uploadId)
   const existing = d.store.targetsOf(uploadId, [hash])
   if (existing.length === 0) throw xerr('XC_NOT_FOUND', 'shard not placed in this upload')
   const size = existing[0]!.size
   const exclude = new Set([...failedHostIds, ...existing.map((t) => t.hostId)])
-  const { list, byId } = candidates(d)
-  const placed = placeShards([{ hash, size, exclude }], list, 1)
+  const { list, byId } = candidates(d, upload)
+  const placed = place([{ hash, size, exclude }], list, 1, upload)
   d.store.insertTargets(uploadId, [{ hash, hostId: placed[0]!.hostIds[0]!, size }], d.ctx.now())
   return response(d, placed, byId)
 }
@@ -129,9 +141,21 @@ export interface ReceiptsResult {
   rejected: { hash: string; host: string; reason: 'not-placed' | 'size' | 'signature' }[]
 }
 
-/** Verify and record receipts; the ones that do not verify are listed, not recorded. */
-export function acceptReceipts(d: UploadDeps, userId: string, uploadId: string, receipts: readonly Receipt[]): ReceiptsResult {
+/**
+ * Verify and record receipts; the ones that do not verify are listed, not recorded. Challenges are
+ * kept only for shards placed in this upload, and only up to MAX_CHALLENGES_PER_SHARD per shard.
+ */
+export function acceptReceipts(d: UploadDeps, userId: string, uploadId: string, receipts: readonly Receipt[], challenges: readonly ShardChallenges[] = []): ReceiptsResult {
   liveUpload(d, userId, uploadId)
+  if (challenges.length > 0) {
+    const placed = new Set(d.store.targetsOf(uploadId, challenges.map((c) => c.hash)).map((t) => t.hash))
+    const now = d.ctx.now()
+    for (const c of challenges) {
+      if (!placed.has(c.hash)) throw xerr('XC_BAD_REQUEST', `challenges for shard ${c.hash}, which this upload did not place`)
+      const room = MAX_CHALLENGES_PER_SHARD - d.store.challengeCount(c.hash)
+      if (room > 0) d.store.addChallenges(c.hash, c.pairs.slice(0, room), 'client', now)
+    }
+  }
   const targets = new Map(d.store.targetsOf(uploadId, [...new Set(receipts.map((r) => r.h))]).map((t) => [`${t.hash}/${t.hostId}`, t]))
   const hosts = new Map(d.store.hostsByIds([...new Set(receipts.map((r) => r.host))]).map((h) => [h.id, h]))
   const good: Receipt[] = []
@@ -177,7 +201,11 @@ export function commitVersion(d: UploadDeps, userId: string, uploadId: string, r
     d.store.insertVersion({
       id: versionId, userId, nodeId: node.id, size: req.size, wrappedKey: req.wrappedKey, manifest: req.manifest,
       shardCount: req.shards.length, createdAt: now,
-    }, req.shards, receipts, upload.mirrors)
+    }, req.shards, receipts, upload.mirrors, upload.regions)
+    // Targets that stored a shard but did not become its mirrors (a stand-in that lost the race,
+    // a replaced host that finished late) hold bytes nobody will ask for: delete them.
+    const placed = d.store.targetsOf(uploadId, hashes)
+    for (const t of placed) if (!(receipts.get(t.hash) ?? []).includes(t.hostId)) d.store.queueDeletion(t.hash, t.hostId, now)
     return { node, versionId }
   })
 }

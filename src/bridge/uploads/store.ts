@@ -12,6 +12,8 @@ export interface UploadRecord {
   mirrors: number
   createdAt: number
   expiresAt: number
+  /** The uploader's region limit when the upload opened (null = anywhere). */
+  regions: string[] | null
 }
 
 export interface UploadTarget {

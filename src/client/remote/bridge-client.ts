@@ -10,7 +10,7 @@ import { fromWire, toXError, XError } from '../../shared/errors.js'
 import { withRetry } from '../../shared/retry.js'
 import type {
   AccountInfo, BridgeInfo, ChangesResponse, CommitRequest, CommitResponse, ContentInfo, CreateNodeRequest,
-  HostReport, KdfParams, LoginResponse, MoveRequest, PlaceResponse, Receipt, RegisterRequest, ShardRef,
+  HostReport, KdfParams, LoginResponse, MoveRequest, PlaceResponse, Receipt, ShardChallenges, RegisterRequest, ShardRef,
   TokensResponse, TreeNode, UpdateNodeRequest,
 } from '../../shared/protocol.js'
 
@@ -116,8 +116,8 @@ export class BridgeClient {
   replace(uploadId: string, hash: string, failedHostIds: string[]): Promise<PlaceResponse> {
     return this.call('POST', `/v1/uploads/${encodeURIComponent(uploadId)}/replace`, { hash, failedHostIds }, { retry: true })
   }
-  receipts(uploadId: string, receipts: Receipt[]): Promise<{ accepted: number }> {
-    return this.call('POST', `/v1/uploads/${encodeURIComponent(uploadId)}/receipts`, { receipts }, { retry: true })
+  receipts(uploadId: string, receipts: Receipt[], challenges: ShardChallenges[] = []): Promise<{ accepted: number }> {
+    return this.call('POST', `/v1/uploads/${encodeURIComponent(uploadId)}/receipts`, challenges.length > 0 ? { receipts, challenges } : { receipts }, { retry: true })
   }
   commit(uploadId: string, req: CommitRequest): Promise<CommitResponse> {
     return this.call('POST', `/v1/uploads/${encodeURIComponent(uploadId)}/commit`, req)

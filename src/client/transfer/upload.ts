@@ -7,10 +7,16 @@
  * shards exist at once (default 2 × 4 × 2 MiB = 16 MiB), whatever the file size. A mirror that
  * fails is replaced by the bridge with another host, and one that lags gets a stand-in; the
  * version commits only when every shard has receipts from as many hosts as it has mirrors.
+ *
+ * For proof of availability, each new shard also gets CHALLENGES_PER_SHARD challenges (a random
+ * salt and SHA-256(salt ‖ ciphertext)), handed to the bridge with the receipts: the bridge can
+ * later audit hosts without ever holding the bytes.
  */
+import { randomBytes } from 'node:crypto'
 import { XError, toXError } from '../../shared/errors.js'
 import { batch, parallelMap } from '../../shared/pipeline.js'
-import { SHARD_SIZE, type CommitRequest, type CommitResponse, type HostContact, type Receipt, type ShardPlacement } from '../../shared/protocol.js'
+import { challengeDigest } from '../../shared/orders.js'
+import { CHALLENGES_PER_SHARD, SHARD_SIZE, type ShardChallenges, type CommitRequest, type CommitResponse, type HostContact, type Receipt, type ShardPlacement } from '../../shared/protocol.js'
 import { shardCount, shardLength } from '../../shared/sharding.js'
 import { encryptShard, generateFileKey, sealManifest, wrapKey, type ManifestShard } from '../../shared/crypto/index.js'
 import type { BridgeClient } from '../remote/bridge-client.js'
@@ -33,6 +39,8 @@ export interface UploadOptions {
   onProgress?: (bytes: number) => void
   /** How often one shard may ask the bridge for a replacement host. */
   maxReplacements?: number
+  /** Proof-of-availability challenges computed per new shard (default CHALLENGES_PER_SHARD). */
+  challenges?: number
   /**
    * Write a new version of an existing one: keep its file key, and take the shards `reuse`
    * returns unchanged (they are already on their mirrors). Every other shard is encrypted with a
@@ -43,6 +51,7 @@ export interface UploadOptions {
 
 interface EncryptedPiece extends ManifestShard {
   ciphertext: Buffer
+  challenges: ShardChallenges
 }
 
 export type UploadBridge = Pick<BridgeClient, 'createUpload' | 'place' | 'replace' | 'receipts' | 'commit'>
@@ -75,7 +84,11 @@ export async function uploadVersion(
       if (plain.length !== length) throw new XError('XC_LOCAL_IO', `short read of shard ${index}: file changed while uploading`)
       const { iv, ciphertext, hash } = encryptShard(fileKey, plain)
       source.release?.(plain)
-      yield { index, size: length, iv, hash, ciphertext }
+      const pairs = Array.from({ length: opts.challenges ?? CHALLENGES_PER_SHARD }, () => {
+        const salt = randomBytes(16).toString('base64url')
+        return { salt, digest: challengeDigest(salt, ciphertext) }
+      })
+      yield { index, size: length, iv, hash, ciphertext, challenges: { hash, pairs } }
     }
   }
 
@@ -89,7 +102,7 @@ export async function uploadVersion(
       receipts.push(...await storeOnMirrors(bridge, upload.uploadId, piece, placement, placed.hosts, opts.maxReplacements ?? 4, timer))
       manifestShards[piece.index] = { index: piece.index, size: piece.size, iv: piece.iv, hash: piece.hash }
     }))
-    await bridge.receipts(upload.uploadId, receipts)
+    await bridge.receipts(upload.uploadId, receipts, group.filter((p) => p.challenges.pairs.length > 0).map((p) => p.challenges))
     for (const piece of group) {
       done += piece.size
     }

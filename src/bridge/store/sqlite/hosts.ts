@@ -12,6 +12,7 @@ interface HostRow {
   region: string
   max_upload_rate: number | null
   max_download_rate: number | null
+  schedule: string | null
   reported_shards: number
   bytes_in: number
   bytes_out: number
@@ -19,42 +20,59 @@ interface HostRow {
   last_seen: number
   successes: number
   failures: number
+  audits_passed: number
+  audits_failed: number
+  approved: number
+  banned: number
+  exit_started_at: number | null
+  exited_at: number | null
+  accrued_until: number | null
+  egress_seen: number
+  egress_credit: number
   created_at: number
 }
 
-function toHost(r: HostRow): HostRecord {
+export function toHost(r: HostRow): HostRecord {
   return {
     id: r.id, publicKey: r.public_key, url: r.url, fingerprint: r.fingerprint, cert: r.cert, capacity: r.capacity,
-    used: r.used, region: r.region, maxUploadRate: r.max_upload_rate, maxDownloadRate: r.max_download_rate,
+    used: r.used, region: r.region, maxUploadRate: r.max_upload_rate, maxDownloadRate: r.max_download_rate, schedule: r.schedule,
     reportedShards: r.reported_shards, bytesIn: r.bytes_in, bytesOut: r.bytes_out, uptimeMs: r.uptime_ms,
-    lastSeen: r.last_seen, successes: r.successes, failures: r.failures, createdAt: r.created_at,
+    lastSeen: r.last_seen, successes: r.successes, failures: r.failures, auditsPassed: r.audits_passed, auditsFailed: r.audits_failed,
+    approved: r.approved === 1, banned: r.banned === 1, exitStartedAt: r.exit_started_at, exitedAt: r.exited_at,
+    accruedUntil: r.accrued_until, egressSeen: r.egress_seen, egressCredit: r.egress_credit, createdAt: r.created_at,
   }
 }
 
 export function sqliteHosts(db: Db): HostStore {
   const upsert = db.prepare(`
-    INSERT INTO hosts (id, public_key, url, fingerprint, cert, capacity, used, region, max_upload_rate, max_download_rate, last_seen, created_at)
-    VALUES (@id, @publicKey, @url, @fingerprint, @cert, @capacity, @used, @region, @maxUploadRate, @maxDownloadRate, @now, @now)
+    INSERT INTO hosts (id, public_key, url, fingerprint, cert, capacity, used, region, max_upload_rate, max_download_rate, schedule, last_seen, created_at)
+    VALUES (@id, @publicKey, @url, @fingerprint, @cert, @capacity, @used, @region, @maxUploadRate, @maxDownloadRate, @schedule, @now, @now)
     ON CONFLICT (id) DO UPDATE SET url = excluded.url, fingerprint = excluded.fingerprint, cert = excluded.cert,
       capacity = excluded.capacity, used = excluded.used, region = excluded.region,
-      max_upload_rate = excluded.max_upload_rate, max_download_rate = excluded.max_download_rate, last_seen = excluded.last_seen`)
+      max_upload_rate = excluded.max_upload_rate, max_download_rate = excluded.max_download_rate, schedule = excluded.schedule,
+      last_seen = excluded.last_seen`)
   const heartbeat = db.prepare(`
     UPDATE hosts SET capacity = @capacity, used = @used, reported_shards = @shards, bytes_in = @bytesIn,
       bytes_out = @bytesOut, uptime_ms = @uptimeMs, last_seen = @now WHERE id = @id`)
   const get = db.prepare<[string], HostRow>('SELECT * FROM hosts WHERE id = ?')
   const byIds = db.prepare<[string], HostRow>('SELECT * FROM hosts WHERE id IN (SELECT value FROM json_each(?))')
-  const seenSince = db.prepare<[number], HostRow>('SELECT * FROM hosts WHERE last_seen >= ?')
+  const seenSince = db.prepare<[number], HostRow>('SELECT * FROM hosts WHERE last_seen >= ? AND exited_at IS NULL')
   const all = db.prepare<[], HostRow>('SELECT * FROM hosts ORDER BY created_at, id')
   const insertEvent = db.prepare('INSERT INTO host_events (host_id, at, kind, reason, hash, reporter_id) VALUES (?, ?, ?, ?, ?, ?)')
   const addFailure = db.prepare('UPDATE hosts SET failures = failures + 1 WHERE id = ?')
   const addSuccesses = db.prepare('UPDATE hosts SET successes = successes + ? WHERE id = ?')
+  const setApproved = db.prepare('UPDATE hosts SET approved = ? WHERE id = ?')
+  const setBanned = db.prepare('UPDATE hosts SET banned = ? WHERE id = ?')
+  const startExit = db.prepare('UPDATE hosts SET exit_started_at = COALESCE(exit_started_at, ?) WHERE id = ?')
+  const markExited = db.prepare('UPDATE hosts SET exited_at = COALESCE(exited_at, ?) WHERE id = ?')
+  const addCredit = db.prepare('UPDATE hosts SET egress_credit = egress_credit + ? WHERE id = ?')
   const recordFailure = db.transaction((e: Parameters<HostStore['recordFailure']>[0]) => {
     insertEvent.run(e.hostId, e.at, 'failure', e.reason, e.hash, e.reporterId)
     addFailure.run(e.hostId)
   })
   return {
     upsertHost(id, a, now) {
-      upsert.run({ id, ...a, now })
+      upsert.run({ id, ...a, schedule: a.schedule ?? null, now })
     },
     heartbeat(id, hb, now) {
       heartbeat.run({ id, ...hb, now })
@@ -71,6 +89,25 @@ export function sqliteHosts(db: Db): HostStore {
     },
     addSuccesses(hostId, n) {
       addSuccesses.run(n, hostId)
+    },
+    setApproval(hostId, f) {
+      return db.transaction(() => {
+        let changed = 0
+        if (f.approved !== undefined) changed += setApproved.run(f.approved ? 1 : 0, hostId).changes
+        if (f.banned !== undefined) changed += setBanned.run(f.banned ? 1 : 0, hostId).changes
+        return changed > 0
+      })()
+    },
+    startExit(hostId, now) {
+      startExit.run(now, hostId)
+    },
+    markExited(hostId, now) {
+      markExited.run(now, hostId)
+    },
+    addEgressCredit(credits) {
+      db.transaction(() => {
+        for (const [id, bytes] of credits) addCredit.run(bytes, id)
+      })()
     },
   }
 }

@@ -3,6 +3,10 @@
  * live in their own file; this composes them with the transaction that spans them.
  */
 import type { StatsStore } from '../../admin/store.js'
+import type { AuditStore } from '../../audit/store.js'
+import type { LedgerStore } from '../../earnings/store.js'
+import type { GcStore } from '../../gc/store.js'
+import type { RepairStore } from '../../repair/store.js'
 import type { SessionStore, UserStore } from '../../auth/store.js'
 import type { HostStore } from '../../hosts/store.js'
 import type { ShardStore } from '../../shards/store.js'
@@ -10,6 +14,7 @@ import type { TreeStore } from '../../tree/store.js'
 import type { UploadStore } from '../../uploads/store.js'
 import type { Transactor } from '../index.js'
 import { openDatabase } from './db.js'
+import { sqliteAudits, sqliteGc, sqliteLedger, sqliteRepair } from './health.js'
 import { sqliteHosts } from './hosts.js'
 import { sqliteShards } from './shards.js'
 import { sqliteStats } from './stats.js'
@@ -17,7 +22,7 @@ import { sqliteTree } from './tree.js'
 import { sqliteUploads } from './uploads.js'
 import { sqliteUsers } from './users.js'
 
-export type BridgeStore = Transactor & UserStore & SessionStore & HostStore & TreeStore & ShardStore & UploadStore & StatsStore & {
+export type BridgeStore = Transactor & UserStore & SessionStore & HostStore & TreeStore & ShardStore & UploadStore & StatsStore & AuditStore & RepairStore & GcStore & LedgerStore & {
   close(): void
 }
 
@@ -30,6 +35,10 @@ export function openSqliteStore(file: string): BridgeStore {
     ...sqliteShards(db),
     ...sqliteUploads(db),
     ...sqliteStats(db),
+    ...sqliteAudits(db),
+    ...sqliteRepair(db),
+    ...sqliteGc(db),
+    ...sqliteLedger(db),
     // Nested calls become savepoints, so a domain method that opens its own transaction composes.
     transaction: <T>(fn: () => T): T => db.transaction(fn).immediate(),
     close: () => db.close(),

@@ -141,6 +141,85 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (upload_id, hash, host_id)
   ) WITHOUT ROWID;
   `,
+  // 2: host lifecycle, approval and regions, proof of availability, repair, GC, earnings
+  `
+  ALTER TABLE hosts ADD COLUMN schedule TEXT;
+  ALTER TABLE hosts ADD COLUMN approved INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE hosts ADD COLUMN banned INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE hosts ADD COLUMN audits_passed INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE hosts ADD COLUMN audits_failed INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE hosts ADD COLUMN exit_started_at INTEGER;
+  ALTER TABLE hosts ADD COLUMN exited_at INTEGER;
+  ALTER TABLE hosts ADD COLUMN accrued_until INTEGER;
+  ALTER TABLE hosts ADD COLUMN egress_seen INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE hosts ADD COLUMN egress_credit INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE users ADD COLUMN regions TEXT;
+  ALTER TABLE versions ADD COLUMN retired_at INTEGER;
+  CREATE INDEX versions_retired ON versions(retired_at) WHERE retired_at IS NOT NULL;
+  ALTER TABLE shards ADD COLUMN regions TEXT;
+  ALTER TABLE uploads ADD COLUMN regions TEXT;
+  CREATE INDEX uploads_expiry ON uploads(expires_at);
+
+  CREATE TABLE challenges (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash TEXT NOT NULL,
+    salt TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX challenges_hash ON challenges(hash);
+  CREATE TABLE audits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    host_id TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    result TEXT NOT NULL CHECK (result IN ('pass', 'fail', 'inconclusive')),
+    reason TEXT
+  );
+  CREATE INDEX audits_host ON audits(host_id, at);
+  CREATE INDEX audits_at ON audits(at);
+  CREATE TABLE deletions (
+    hash TEXT NOT NULL,
+    host_id TEXT NOT NULL,
+    queued_at INTEGER NOT NULL,
+    PRIMARY KEY (host_id, hash)
+  ) WITHOUT ROWID;
+  CREATE TABLE repairs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    error TEXT
+  );
+  CREATE INDEX repairs_at ON repairs(at);
+  CREATE TABLE ledger (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    host_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('storage', 'egress')),
+    period_start INTEGER NOT NULL,
+    period_end INTEGER NOT NULL,
+    quantity INTEGER NOT NULL,
+    unit_price REAL NOT NULL,
+    amount REAL NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX ledger_host ON ledger(host_id, at);
+
+  -- A version stops being current when its node points elsewhere or goes away; GC drops it a
+  -- grace period later (clients may still be reading it, or editing on top of it).
+  CREATE TRIGGER versions_retire_on_replace AFTER UPDATE OF version_id ON nodes
+    WHEN OLD.version_id IS NOT NULL AND OLD.version_id IS NOT NEW.version_id
+    BEGIN UPDATE versions SET retired_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) WHERE id = OLD.version_id; END;
+  CREATE TRIGGER versions_retire_on_delete AFTER DELETE ON nodes
+    WHEN OLD.version_id IS NOT NULL
+    BEGIN UPDATE versions SET retired_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) WHERE id = OLD.version_id; END;
+  CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+  CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -26,7 +26,7 @@ export function sqliteShards(db: Db): ShardStore {
   const insertVersion = db.prepare(`INSERT INTO versions (id, user_id, node_id, size, wrapped_key, manifest, shard_count, created_at)
     VALUES (@id, @userId, @nodeId, @size, @wrappedKey, @manifest, @shardCount, @createdAt)`)
   const insertVersionShard = db.prepare('INSERT INTO version_shards (version_id, idx, hash, size) VALUES (?, ?, ?, ?)')
-  const insertShard = db.prepare('INSERT INTO shards (hash, size, target_mirrors, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE SET target_mirrors = MAX(target_mirrors, excluded.target_mirrors)')
+  const insertShard = db.prepare('INSERT INTO shards (hash, size, target_mirrors, created_at, regions) VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE SET target_mirrors = MAX(target_mirrors, excluded.target_mirrors)')
   const insertMirror = db.prepare('INSERT OR IGNORE INTO mirrors (hash, host_id, stored_at) VALUES (?, ?, ?)')
   const getVersion = db.prepare<[string, string], VersionRow>('SELECT * FROM versions WHERE id = ? AND user_id = ?')
   const versionShards = db.prepare<[string, number, number], { index: number; hash: string; size: number }>(
@@ -40,12 +40,13 @@ export function sqliteShards(db: Db): ShardStore {
   const mirrorCounts = db.prepare<[], { host_id: string; n: number }>('SELECT host_id, COUNT(*) AS n FROM mirrors GROUP BY host_id')
 
   return {
-    insertVersion(v, shards, mirrors, targetMirrors) {
+    insertVersion(v, shards, mirrors, targetMirrors, regions) {
+      const regionText = regions ? JSON.stringify(regions) : null
       db.transaction(() => {
         insertVersion.run(v)
         shards.forEach((s, i) => {
           insertVersionShard.run(v.id, i, s.hash, s.size)
-          insertShard.run(s.hash, s.size, targetMirrors, v.createdAt)
+          insertShard.run(s.hash, s.size, targetMirrors, v.createdAt, regionText)
           for (const host of mirrors.get(s.hash) ?? []) insertMirror.run(s.hash, host, v.createdAt)
         })
       })()

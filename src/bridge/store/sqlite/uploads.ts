@@ -7,10 +7,11 @@ interface UploadRow {
   mirrors: number
   created_at: number
   expires_at: number
+  regions: string | null
 }
 
 export function sqliteUploads(db: Db): UploadStore {
-  const insertUpload = db.prepare('INSERT INTO uploads (id, user_id, mirrors, created_at, expires_at) VALUES (@id, @userId, @mirrors, @createdAt, @expiresAt)')
+  const insertUpload = db.prepare('INSERT INTO uploads (id, user_id, mirrors, created_at, expires_at, regions) VALUES (@id, @userId, @mirrors, @createdAt, @expiresAt, @regions)')
   const getUpload = db.prepare<[string, string], UploadRow>('SELECT * FROM uploads WHERE id = ? AND user_id = ?')
   const insertTarget = db.prepare('INSERT OR IGNORE INTO upload_targets (upload_id, hash, host_id, size, placed_at) VALUES (?, ?, ?, ?, ?)')
   const targetsOf = db.prepare<[string, string], { hash: string; host_id: string; size: number }>(
@@ -24,11 +25,12 @@ export function sqliteUploads(db: Db): UploadStore {
 
   return {
     insertUpload(u) {
-      insertUpload.run(u)
+      insertUpload.run({ ...u, regions: u.regions === null ? null : JSON.stringify(u.regions) })
     },
     getUpload(userId, id): UploadRecord | undefined {
       const r = getUpload.get(id, userId)
-      return r && { id: r.id, userId: r.user_id, mirrors: r.mirrors, createdAt: r.created_at, expiresAt: r.expires_at }
+      return r && { id: r.id, userId: r.user_id, mirrors: r.mirrors, createdAt: r.created_at, expiresAt: r.expires_at,
+        regions: r.regions === null ? null : (JSON.parse(r.regions) as string[]) }
     },
     insertTargets(uploadId, targets, now) {
       db.transaction(() => {

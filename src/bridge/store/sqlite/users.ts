@@ -10,6 +10,7 @@ interface UserRow {
   kdf: string
   wrapped_mk: string
   created_at: number
+  regions: string | null
 }
 
 function toUser(r: UserRow | undefined): UserRecord | undefined {
@@ -17,6 +18,7 @@ function toUser(r: UserRow | undefined): UserRecord | undefined {
   return {
     id: r.id, email: r.email, authHash: r.auth_hash, authSalt: r.auth_salt, kdf: JSON.parse(r.kdf) as KdfParams,
     wrappedMasterKey: r.wrapped_mk, createdAt: r.created_at,
+    regions: r.regions === null ? null : (JSON.parse(r.regions) as string[]),
   }
 }
 
@@ -28,7 +30,11 @@ export function sqliteUsers(db: Db): UserStore & SessionStore {
   const sessionUser = db.prepare<[Buffer, number], { user_id: string }>('SELECT user_id FROM sessions WHERE token_hash = ? AND expires_at > ?')
   const deleteSession = db.prepare('DELETE FROM sessions WHERE token_hash = ?')
   const deleteExpired = db.prepare('DELETE FROM sessions WHERE expires_at <= ?')
+  const setRegions = db.prepare('UPDATE users SET regions = ? WHERE id = ?')
   return {
+    setUserRegions(userId, regions) {
+      setRegions.run(regions === null ? null : JSON.stringify(regions), userId)
+    },
     insertUser(u) {
       insertUser.run(u.id, u.email, u.authHash, u.authSalt, JSON.stringify(u.kdf), u.wrappedMasterKey, u.createdAt)
     },

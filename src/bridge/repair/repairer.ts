@@ -1,0 +1,137 @@
+/**
+ * The repair chore. The checker (priority.ts) lists shards whose counted mirrors are under target,
+ * fewest first; the repairer orders healthy hosts (bridge-signed replicate orders) to copy each
+ * one from a surviving mirror, checks the receipt the new host signed, records the mirror and the
+ * fresh challenges the new host computed. Then mirrors that no longer count and are no longer
+ * needed are dropped (their hosts get delete orders), and an exiting host with nothing left
+ * becomes exited.
+ *
+ * Rate limit: at most `maxPerRound` shards per round, `concurrency` copies at once; the most
+ * endangered shards go first, so a large backlog never delays the shard with one mirror left.
+ * New mirrors follow the same rules as uploads (placement/candidates.ts), including the owner's
+ * regions.
+ */
+import type { Logger } from 'pino'
+import { toXError } from '../../shared/errors.js'
+import { publicKeyObject, verifyReceipt } from '../../shared/tokens.js'
+import { parallelMap } from '../../shared/pipeline.js'
+import type { AuditStore } from '../audit/store.js'
+import type { BridgeContext } from '../context.js'
+import { dropMirror } from '../earnings/service.js'
+import type { LedgerStore } from '../earnings/store.js'
+import type { GcStore } from '../gc/store.js'
+import { contactOf, isAvailable, isCounted } from '../hosts/health.js'
+import type { HostRecord, HostStore } from '../hosts/store.js'
+import { digestsFor, freshSalt, type OrderSender } from '../orders/sender.js'
+import { placementCandidates } from '../placement/candidates.js'
+import { placeShards } from '../placement/place.js'
+import type { UploadStore } from '../uploads/store.js'
+import { droppableMirrors, repairQueue, type ShardView } from './priority.js'
+import type { RepairStore, ShardMirrorsRow } from './store.js'
+
+export const REPAIR_SALTS = 2
+
+export interface RepairDeps {
+  ctx: Pick<BridgeContext, 'now' | 'offlineAfterMs' | 'prices' | 'requireApproval' | 'tokens'>
+  store: RepairStore & Pick<HostStore, 'allHosts' | 'getHost' | 'markExited' | 'addEgressCredit'> & Pick<AuditStore, 'addChallenges'>
+    & Pick<GcStore, 'queueDeletion'> & Pick<UploadStore, 'pendingBytes'> & LedgerStore
+  orders: Pick<OrderSender, 'send'>
+  log: Pick<Logger, 'info' | 'warn'>
+  maxPerRound: number
+  concurrency: number
+}
+
+export interface RepairRound {
+  underTarget: number
+  unrepairable: number
+  copied: number
+  failed: number
+  dropped: number
+  exited: number
+}
+
+function views(rows: readonly ShardMirrorsRow[], byId: ReadonlyMap<string, HostRecord>, now: number, offlineAfterMs: number): ShardView[] {
+  return rows.map((s) => ({
+    hash: s.hash, size: s.size, target: s.target,
+    mirrors: s.hosts.map((id) => {
+      const h = byId.get(id)
+      return { hostId: id, counted: !!h && isCounted(h, now, offlineAfterMs), source: !!h && isAvailable(h, now, offlineAfterMs) }
+    }),
+  }))
+}
+
+export async function repairRound(d: RepairDeps): Promise<RepairRound> {
+  const now = d.ctx.now()
+  const hosts = d.store.allHosts()
+  const byId = new Map(hosts.map((h) => [h.id, h]))
+  const rows = d.store.shardsWithMirrors()
+  const rowByHash = new Map(rows.map((r) => [r.hash, r]))
+  const { needs, unrepairable } = repairQueue(views(rows, byId, now, d.ctx.offlineAfterMs))
+  const round: RepairRound = { underTarget: needs.length + unrepairable, unrepairable, copied: 0, failed: 0, dropped: 0, exited: 0 }
+  const pending = d.store.pendingBytes(now - 60_000)
+
+  const work = needs.slice(0, d.maxPerRound)
+  for await (const _ of parallelMap(work, d.concurrency, async (need) => {
+    const row = rowByHash.get(need.hash)!
+    const candidates = placementCandidates(hosts, pending, { now, offlineAfterMs: d.ctx.offlineAfterMs, requireApproval: d.ctx.requireApproval, regions: row.regions })
+    let targets: string[] = []
+    for (let k = need.missing; k >= 1 && targets.length === 0; k--) {
+      try {
+        targets = placeShards([{ hash: need.hash, size: need.size, exclude: new Set(need.exclude) }], candidates, k)[0]!.hostIds
+      } catch {
+        // Fewer eligible hosts than missing mirrors: add what can be added.
+      }
+    }
+    for (const targetId of targets) {
+      const ok = await copyTo(d, need.hash, need.size, byId.get(targetId)!, need.sources.map((id) => byId.get(id)!))
+      if (ok) round.copied++
+      else round.failed++
+    }
+    return undefined
+  })) { /* drained */ }
+
+  // Mirrors that do not count and are no longer needed, now that repair may have replaced them.
+  const after = views(d.store.shardsWithMirrors(), new Map(d.store.allHosts().map((h) => [h.id, h])), d.ctx.now(), d.ctx.offlineAfterMs)
+  for (const v of after) {
+    for (const hostId of droppableMirrors(v)) {
+      if (dropMirror({ ctx: d.ctx, store: d.store }, v.hash, hostId, d.ctx.now())) round.dropped++
+    }
+  }
+  for (const h of d.store.allHosts()) {
+    if (h.exitStartedAt !== null && h.exitedAt === null && d.store.mirrorCountOn(h.id) === 0) {
+      d.store.markExited(h.id, d.ctx.now())
+      d.log.info({ host: h.id }, 'host exited: no shard depends on it')
+      round.exited++
+    }
+  }
+  return round
+}
+
+/** One new mirror: try each source in turn until the target stores a verified copy. */
+async function copyTo(d: RepairDeps, hash: string, size: number, target: HostRecord, sources: readonly HostRecord[]): Promise<boolean> {
+  for (const source of sources) {
+    const salts = Array.from({ length: REPAIR_SALTS }, freshSalt)
+    const at = d.ctx.now()
+    try {
+      d.store.addEgressCredit(new Map([[source.id, size]]))
+      const answer = await d.orders.send(target, { kind: 'replicate', hash, size, source: contactOf(source), token: d.ctx.tokens.get(hash, source.id), salts })
+      const r = answer?.receipt
+      if (!r || r.h !== hash || r.size !== size || r.host !== target.id || !verifyReceipt(publicKeyObject(target.publicKey), r)) {
+        throw Object.assign(new Error('the receipt does not verify'), { code: 'XC_HOST_SIGNATURE' })
+      }
+      d.store.addMirror(hash, target.id, d.ctx.now())
+      const pairs = digestsFor(salts, answer.digests)
+      if (pairs.length > 0) d.store.addChallenges(hash, pairs, target.id, d.ctx.now())
+      d.store.recordRepair({ hash, sourceId: source.id, targetId: target.id, size, at, ok: true, error: null })
+      return true
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? toXError(err).code
+      d.store.recordRepair({ hash, sourceId: source.id, targetId: target.id, size, at, ok: false, error: code })
+      d.log.warn({ hash, source: source.id, target: target.id, err: String(err) }, 'repair copy failed')
+      // A target that cannot take it (full, refusing the order) will not do better with another
+      // source; anything else may be the source's fault, so the next source is tried.
+      if (code === 'XC_CAPACITY' || code.startsWith('XC_ORDER_') || code === 'XC_HOST_SIGNATURE') return false
+    }
+  }
+  return false
+}
