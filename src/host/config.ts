@@ -2,10 +2,17 @@
  * The host's data folder and its config.json. The folder holds everything a host owns: its
  * signing key (the host id derives from it), its TLS key and certificate (clients pin the
  * certificate's fingerprint, so losing it means re-registering), and the shards themselves.
+ *
+ * config.json is only ever replaced whole (temp file, fsync, rename), so a running host that
+ * re-reads it (live-config.ts) sees the old settings or the new ones, never half a file. Fields
+ * added later are optional, so a folder written by an older version still loads unchanged
+ * (test/host/fixtures/config-v1.json).
  */
-import { readFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { open, readFile, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { XError, xerr } from '../shared/errors.js'
+import { parseSchedule } from '../shared/schedule.js'
 import { parseListen } from '../shared/units.js'
 
 export interface HostConfig {
@@ -20,6 +27,8 @@ export interface HostConfig {
   maxUploadRate: number | null
   /** Bytes per second the host receives (PUT bodies); null = unlimited. */
   maxDownloadRate: number | null
+  /** Online hours, UTC ("08:00-20:00,22:00-23:00", see shared/schedule.ts); absent or null = always. */
+  schedule?: string | null
   /** The bridge's Ed25519 key, pinned at init: transfer tokens must verify against it. */
   bridgePublicKey: string
   /** The host's Ed25519 key pair (base64url raw); the host id is hostIdOf(publicKey). */
@@ -39,6 +48,8 @@ export interface HostPaths {
   tmp: string
   /** The URL of the running server, written after it listens. */
   url: string
+  /** What the running server reports about itself (status-file.ts), rewritten every few seconds. */
+  status: string
 }
 
 export function hostPaths(dataDir: string): HostPaths {
@@ -51,6 +62,7 @@ export function hostPaths(dataDir: string): HostPaths {
     shards: join(dataDir, 'shards'),
     tmp: join(dataDir, 'tmp'),
     url: join(dataDir, 'url'),
+    status: join(dataDir, 'status.json'),
   }
 }
 
@@ -101,5 +113,54 @@ export function validateConfig(raw: unknown, where = 'config'): HostConfig {
   } catch {
     bad('listen', 'HOST:PORT')
   }
+  if (c.schedule !== undefined) {
+    const s = c.schedule
+    if (s !== null && (typeof s !== 'string' || !isSchedule(s))) bad('schedule', 'null or UTC hours "HH:MM-HH:MM[,…]"')
+    cfg.schedule = s as string | null
+  }
   return cfg
+}
+
+function isSchedule(s: string): boolean {
+  try {
+    parseSchedule(s)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** A schedule as the owner typed it, checked and in canonical form ("08:00-20:00,22:00-23:00"). */
+export function normalizeSchedule(text: string): string {
+  parseSchedule(text)
+  return text.split(',').map((p) => p.trim()).join(',')
+}
+
+/**
+ * Replace config.json atomically: validate, write a private temp file beside it, fsync, rename
+ * over the old one, fsync the folder. A crash leaves the old file or the new one.
+ */
+export async function writeConfig(dataDir: string, config: HostConfig): Promise<void> {
+  const file = hostPaths(dataDir).config
+  const checked = validateConfig(config, file)
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
+  try {
+    const fh = await open(tmp, 'wx', 0o600)
+    try {
+      await fh.writeFile(JSON.stringify(checked, null, 2) + '\n')
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, file)
+    const dir = await open(dataDir, 'r')
+    try {
+      await dir.sync()
+    } finally {
+      await dir.close()
+    }
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw new XError('XC_LOCAL_IO', `cannot write ${file}: ${(err as Error).message}`)
+  }
 }

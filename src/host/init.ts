@@ -8,7 +8,7 @@ import { XError, xerr } from '../shared/errors.js'
 import { generateSigningKeys, hostIdOf } from '../shared/tokens.js'
 import { parseListen } from '../shared/units.js'
 import { fetchBridgeInfo } from './bridge/client.js'
-import { hostPaths, validateConfig, type HostConfig } from './config.js'
+import { hostPaths, normalizeSchedule, validateConfig, type HostConfig } from './config.js'
 import { createTlsIdentity } from './tls/cert.js'
 
 export interface InitHostOptions {
@@ -22,6 +22,8 @@ export interface InitHostOptions {
   /** Bytes per second; null or absent = unlimited. */
   maxUploadRate?: number | null
   maxDownloadRate?: number | null
+  /** Online hours, UTC ("08:00-20:00"); null or absent = always. */
+  schedule?: string | null
 }
 
 export interface InitHostResult {
@@ -36,6 +38,7 @@ export async function initHost(opts: InitHostOptions): Promise<InitHostResult> {
   const listen = opts.listen ?? '127.0.0.1:0'
   const { host: listenHost } = parseListen(listen)
   if (!/^https?:\/\/[^/]/.test(opts.bridge)) throw xerr('XC_USAGE', `invalid bridge URL "${opts.bridge}" (expected http(s)://HOST[:PORT])`)
+  const schedule = opts.schedule ? normalizeSchedule(opts.schedule) : null
   if (await exists(paths.config)) throw xerr('XC_EXISTS', `${paths.config} already exists: this folder is already a host`)
 
   const info = await fetchBridgeInfo(opts.bridge)
@@ -49,6 +52,7 @@ export async function initHost(opts: InitHostOptions): Promise<InitHostResult> {
     region: opts.region ?? 'default',
     maxUploadRate: opts.maxUploadRate ?? null,
     maxDownloadRate: opts.maxDownloadRate ?? null,
+    schedule,
     bridgePublicKey: info.publicKey,
     publicKey: keys.publicKey,
     privateKey: keys.privateKey,

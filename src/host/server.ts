@@ -15,24 +15,38 @@
  * - Bad input is a 4xx with a stable XC_ code, never a 5xx and never a crash.
  * - Bandwidth limits hold on the wire: one token bucket per direction shared by all connections.
  * - The bridge being away never stops the host from serving (bridge/announce.ts retries).
+ * - An **order** (audit, replicate, delete) runs only if the bridge signed it for this host, it
+ *   has not expired, and it is new to this process (routes/orders.ts).
+ * - Outside the owner's online hours shards and orders are refused with XC_OFF_SCHEDULE.
+ * - The owner's settings (capacity, hours, limits) change at run time: `xcore config` rewrites
+ *   config.json, the server applies it and re-announces (live-config.ts).
+ * - When the bridge says this host has `exited`, it keeps serving: the owner stops the service.
  *
- * Layout: config.ts (data folder), init.ts, tls/ (certificate), storage/ (shards on disk),
- * bandwidth/ (token bucket, throttling), routes/ (HTTP), bridge/ (announce and heartbeat).
+ * Layout: config.ts (data folder), settings.ts (`xcore config`), live-config.ts, init.ts, tls/
+ * (certificate), storage/ (shards on disk), bandwidth/ (token bucket, throttling), routes/ (HTTP),
+ * orders/ (what orders do), bridge/ (announce, heartbeat, exit), status*.ts (local dashboard).
  */
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { XError } from '../shared/errors.js'
+import { XError, xerr } from '../shared/errors.js'
 import { installErrorHandlers } from '../shared/http/fastify-errors.js'
+import { closePinnedAgents } from '../shared/http/pinned.js'
+import { ReplayGuard } from '../shared/orders.js'
+import type { HostState } from '../shared/protocol.js'
+import { withinSchedule } from '../shared/schedule.js'
 import { hostIdOf, privateKeyObject, publicKeyObject } from '../shared/tokens.js'
 import { parseListen } from '../shared/units.js'
 import { startBridgeLink, type BridgeLink } from './bridge/announce.js'
+import { RateLimit } from './bandwidth/rate-limit.js'
 import { TrafficCounter } from './bandwidth/throttle.js'
-import { TokenBucket } from './bandwidth/token-bucket.js'
-import { hostPaths, loadConfig } from './config.js'
+import { hostPaths, loadConfig, type HostConfig } from './config.js'
+import { LiveConfig } from './live-config.js'
+import { registerOrderRoutes } from './routes/orders.js'
 import { registerPingRoute } from './routes/ping.js'
 import { registerShardRoutes } from './routes/shards.js'
+import { startStatusWriter } from './status-file.js'
 import { ShardStore } from './storage/shard-store.js'
 import { fingerprintOf, isWildcard } from './tls/fingerprint.js'
 
@@ -69,18 +83,19 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
   const store = await ShardStore.open({ shardsDir: paths.shards, tmpDir: paths.tmp, capacity: config.capacity })
   const traffic = new TrafficCounter()
   const startedAt = performance.now()
+  const startedAtMs = Date.now()
+  const inLimit = new RateLimit(config.maxDownloadRate)
+  const outLimit = new RateLimit(config.maxUploadRate)
+  // Read per request: `xcore config` may change it while the host runs.
+  let schedule = config.schedule ?? null
+  const requireOnline = (): void => {
+    if (!withinSchedule(schedule, Date.now())) throw xerr('XC_OFF_SCHEDULE', `this host is online ${schedule} (UTC)`)
+  }
 
   const app = createApp({ keyPem, certPem, logLevel: opts.logLevel ?? 'warn' })
   registerPingRoute(app, hostId, store)
-  registerShardRoutes(app, {
-    store,
-    hostId,
-    hostKey,
-    bridgeKey,
-    inBucket: config.maxDownloadRate ? new TokenBucket(config.maxDownloadRate, undefined, performance.now()) : null,
-    outBucket: config.maxUploadRate ? new TokenBucket(config.maxUploadRate, undefined, performance.now()) : null,
-    traffic,
-  })
+  registerShardRoutes(app, { store, hostId, hostKey, bridgeKey, inLimit, outLimit, traffic, requireOnline })
+  registerOrderRoutes(app, { store, hostId, hostKey, bridgeKey, inLimit, traffic, requireOnline, guard: new ReplayGuard(startedAtMs) })
 
   // A stale url file from an earlier run would point readers at a dead port.
   await rm(paths.url, { force: true })
@@ -93,24 +108,48 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
   await writeFile(paths.url + '.tmp', url, { mode: 0o644 })
   await rename(paths.url + '.tmp', paths.url)
 
+  let state: HostState | null = null
+  const onState = (next: HostState): void => {
+    if (next === state) return
+    state = next
+    if (next === 'exited') app.log.info('the bridge reports this host has exited: it holds no data the network needs; stop the service, then the data folder can be removed')
+    else app.log.info({ state: next }, 'host state at the bridge')
+  }
+
+  const live = new LiveConfig({
+    dataDir: opts.dataDir,
+    initial: config,
+    log: app.log,
+    onChange: (next: HostConfig) => {
+      store.setCapacity(next.capacity)
+      schedule = next.schedule ?? null
+      inLimit.set(next.maxDownloadRate)
+      outLimit.set(next.maxUploadRate)
+      link.reannounce()
+    },
+  })
+
   const link: BridgeLink = startBridgeLink({
     bridge: config.bridge,
     signer: { hostId, privateKey: hostKey },
     ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
     log: app.log,
+    refresh: () => live.reload(),
+    onState,
     announce: () => ({
       publicKey: config.publicKey,
       url,
       fingerprint,
       cert: certPem,
-      capacity: config.capacity,
+      capacity: store.capacity,
       used: store.used,
-      region: config.region,
-      maxUploadRate: config.maxUploadRate,
-      maxDownloadRate: config.maxDownloadRate,
+      region: live.current.region,
+      maxUploadRate: outLimit.rate,
+      maxDownloadRate: inLimit.rate,
+      schedule,
     }),
     heartbeat: () => ({
-      capacity: config.capacity,
+      capacity: store.capacity,
       used: store.used,
       shards: store.count,
       bytesIn: traffic.bytesIn,
@@ -118,11 +157,26 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
       uptimeMs: Math.round(performance.now() - startedAt),
     }),
   })
+  live.start()
+
+  const status = await startStatusWriter(
+    paths.status,
+    {
+      hostId,
+      url,
+      startedAt: startedAtMs,
+      state: () => state,
+      traffic: () => ({ bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut }),
+      store: () => ({ capacity: store.capacity, used: store.used, shards: store.count }),
+    },
+    (err) => app.log.warn({ err: String(err) }, 'writing status.json failed'),
+  )
 
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       link.stop()
+      live.stop()
       const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS)
       // Keep-alive connections whose transfer finishes during the grace period become idle later;
       // close those as they appear instead of waiting for the client to hang up.
@@ -132,6 +186,8 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
       } finally {
         clearTimeout(force)
         clearInterval(idle)
+        closePinnedAgents()
+        await status.stop()
         await rm(paths.url, { force: true }).catch(() => {})
       }
     })())
@@ -156,8 +212,8 @@ function createApp(o: { keyPem: string; certPem: string; logLevel: string }): Fa
     return503OnClosing: true,
   })
   installErrorHandlers(app)
-  // Shard bodies are streamed by the route itself, whatever their declared type; no other route
-  // takes a body, so nothing is ever buffered by a parser.
+  // Shard bodies are streamed by the route itself, whatever their declared type; the one JSON
+  // route (orders) reads its small body itself with a cap, so nothing is buffered by a parser.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
   return app

@@ -1,24 +1,117 @@
-/** `xcore status`: what a host folder holds, read from disk (works whether or not it is running). */
+/**
+ * `xcore status`: the host's local dashboard. Three sources, each optional but the first:
+ * - the data folder (config.json, shards on disk): what the host is and holds;
+ * - status.json, written every 2 s by a running `xcore serve` (status-file.ts): whether it runs
+ *   (its pid is alive), uptime, traffic and speeds, the last state the bridge reported;
+ * - the bridge (host-signed POST /v1/hosts/self, 5 s at most): state, reputation, audits and
+ *   earnings per week, month, year and all time.
+ * A bridge that cannot be reached never fails the command: the local figures are shown with the
+ * error's code (`bridge: null`, `bridgeError`).
+ */
 import { readFile } from 'node:fs/promises'
+import { toXError, type ErrorCode } from '../shared/errors.js'
+import type { HostSelf, HostState } from '../shared/protocol.js'
 import { hostIdOf } from '../shared/tokens.js'
+import { fetchHostSelf } from './bridge/self.js'
 import { hostPaths, loadConfig } from './config.js'
+import type { HostStatusFile } from './status-file.js'
 import { scanShards } from './storage/shard-store.js'
+
+export const BRIDGE_STATUS_TIMEOUT_MS = 5000
 
 export interface HostStatus {
   hostId: string
   /** URL of the running server, or null when it is not running. */
   url: string | null
-  bridge: string
+  /** The bridge's URL, from config.json. */
+  bridgeUrl: string
   region: string
   capacity: number
   used: number
   shards: number
+  /** Online hours (UTC), or null for always. */
+  schedule: string | null
+  running: boolean
+  pid: number | null
+  /** The bridge's word on this host (online, offline, suspended, exiting, exited) while it runs; else "not running". */
+  status: HostState | 'unknown' | 'not running'
+  uptimeMs: number | null
+  /** Bytes per second the host sent (upload) and received (download) over the last few seconds. */
+  uploadBps: number
+  downloadBps: number
+  /** Cumulative since the host started. */
+  bytesIn: number
+  bytesOut: number
+  /** What the bridge says (earnings, reputation, audits), or null when it could not be asked. */
+  bridge: HostSelf | null
+  bridgeError: { code: ErrorCode; message: string } | null
 }
 
-export async function readHostStatus(dataDir: string): Promise<HostStatus> {
+export async function readHostStatus(dataDir: string, opts: { bridgeTimeoutMs?: number } = {}): Promise<HostStatus> {
   const paths = hostPaths(dataDir)
   const config = await loadConfig(dataDir)
-  const url = await readFile(paths.url, 'utf8').then((s) => s.trim() || null, () => null)
-  const { used, count } = await scanShards(paths.shards)
-  return { hostId: hostIdOf(config.publicKey), url, bridge: config.bridge, region: config.region, capacity: config.capacity, used, shards: count }
+  const [file, scan, remote] = await Promise.all([
+    readStatusFile(paths.status),
+    scanShards(paths.shards),
+    fetchHostSelf(config, AbortSignal.timeout(opts.bridgeTimeoutMs ?? BRIDGE_STATUS_TIMEOUT_MS)).then(
+      (self) => ({ self, error: null }),
+      (err: unknown) => {
+        const x = toXError(err)
+        return { self: null, error: { code: x.code, message: x.message } }
+      },
+    ),
+  ])
+  const running = file !== null && pidAlive(file.pid)
+  const live = running ? file : null
+  return {
+    hostId: hostIdOf(config.publicKey),
+    url: live?.url ?? null,
+    bridgeUrl: config.bridge,
+    region: config.region,
+    capacity: config.capacity,
+    used: scan.used,
+    shards: scan.count,
+    schedule: config.schedule ?? null,
+    running,
+    pid: live?.pid ?? null,
+    status: !running ? 'not running' : remote.self?.state ?? live?.state ?? 'unknown',
+    uptimeMs: live ? Math.max(0, Date.now() - live.startedAt) : null,
+    uploadBps: live?.uploadBps ?? 0,
+    downloadBps: live?.downloadBps ?? 0,
+    bytesIn: live?.bytesIn ?? 0,
+    bytesOut: live?.bytesOut ?? 0,
+    bridge: remote.self,
+    bridgeError: remote.error,
+  }
+}
+
+/** What the running `xcore serve` of this folder last wrote, or null when none is running. */
+export async function runningHost(dataDir: string): Promise<HostStatusFile | null> {
+  const file = await readStatusFile(hostPaths(dataDir).status)
+  return file && pidAlive(file.pid) ? file : null
+}
+
+/** status.json if it is there and whole enough to use; anything else counts as absent. */
+export async function readStatusFile(path: string): Promise<HostStatusFile | null> {
+  let raw: unknown
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'))
+  } catch {
+    return null
+  }
+  const s = raw as Partial<HostStatusFile> | null
+  const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+  if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.pid) || (s.pid as number) <= 0 || typeof s.url !== 'string' || !num(s.startedAt)) return null
+  if (![s.bytesIn, s.bytesOut, s.uploadBps, s.downloadBps].every(num)) return null
+  return s as HostStatusFile
+}
+
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }

@@ -89,3 +89,33 @@ t.test('--max-download-rate limits what the host receives', async (t) => {
   const getSecs = await getShards(t, bridge, host, shards)
   t.ok(getSecs < ideal * 0.7, `sending is not limited (${getSecs.toFixed(2)} s)`)
 })
+
+t.test('a bucket takes a new rate; debt already owed stays owed', async (t) => {
+  const b = new TokenBucket(1000, 500, 0)
+  t.equal(b.take(700, 0), 200, '200 bytes of debt at 1000 B/s')
+  b.setRate(100_000, 0)
+  t.equal(b.rate, 100_000)
+  t.equal(b.burst, defaultBurst(100_000))
+  t.equal(b.take(0, 0), 2, 'the same debt repays faster at the new rate')
+  t.equal(b.available(1000), 99_800, 'refills at the new rate')
+  const fast = new TokenBucket(4e6, undefined, 0)
+  t.equal(fast.available(1000), 1e6, 'a quarter second saved up at 4 MB/s')
+  fast.setRate(1000, 1000)
+  t.equal(fast.available(1000), 256 * 1024, 'a lower rate caps what was saved up at its own burst')
+  t.throws(() => b.setRate(0, 0))
+})
+
+t.test('a rate limit can be set, changed and lifted', async (t) => {
+  const { RateLimit } = await import('../../src/host/bandwidth/rate-limit.js')
+  const l = new RateLimit(null)
+  t.equal(l.bucket, null)
+  l.set(1000)
+  const bucket = l.bucket
+  t.equal(l.rate, 1000)
+  l.set(2000)
+  t.equal(l.bucket, bucket, 'the same bucket: transfers in flight follow the new rate')
+  t.equal(l.rate, 2000)
+  l.set(null)
+  t.equal(l.bucket, null)
+  t.equal(l.rate, null)
+})

@@ -3,6 +3,9 @@
  * shard, one host and one operation; the host checks it against the bridge key pinned at init and
  * never learns who the client is. A successful PUT answers a signed receipt, the host's word that
  * the shard is durably stored, which the client hands to the bridge at commit.
+ * Outside the owner's online hours both are refused with XC_OFF_SCHEDULE (after the token check,
+ * so bad input still gets its 4xx). A PUT of a shard already held marks it stored again, so a
+ * delete order issued before that PUT leaves it alone (storage/shard-store.ts).
  */
 import { pipeline } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -12,22 +15,24 @@ import { XError, xerr } from '../../shared/errors.js'
 import { HASH_RE, signReceipt, tokenFromHeader, verifyTransferToken, type Receipt, type TokenOp, type TransferClaims } from '../../shared/tokens.js'
 import type { ShardStore } from '../storage/shard-store.js'
 import { Throttle, type TrafficCounter } from '../bandwidth/throttle.js'
-import type { TokenBucket } from '../bandwidth/token-bucket.js'
+import type { RateLimit } from '../bandwidth/rate-limit.js'
 import { decideRange } from './range.js'
 import { readBody } from '../bandwidth/read-body.js'
 import { BufferPool } from '../../shared/buffer-pool.js'
 import { SHARD_SIZE } from '../../shared/protocol.js'
 
 export interface ShardRouteDeps {
-  store: Pick<ShardStore, 'put' | 'openRead' | 'reserve' | 'sizeOf' | 'acquireBuffer' | 'releaseBuffer'>
+  store: Pick<ShardStore, 'put' | 'openRead' | 'reserve' | 'sizeOf' | 'touch' | 'acquireBuffer' | 'releaseBuffer'>
   hostId: string
   hostKey: KeyObject
   bridgeKey: KeyObject
-  /** Throttles bytes the host receives (PUT bodies); null = unlimited. */
-  inBucket: TokenBucket | null
-  /** Throttles bytes the host sends (GET bodies); null = unlimited. */
-  outBucket: TokenBucket | null
+  /** Throttles bytes the host receives (PUT bodies). */
+  inLimit: Pick<RateLimit, 'bucket'>
+  /** Throttles bytes the host sends (GET bodies). */
+  outLimit: Pick<RateLimit, 'bucket'>
   traffic: TrafficCounter
+  /** Throws XC_OFF_SCHEDULE outside the owner's online hours. */
+  requireOnline: () => void
 }
 
 /** Upload and download buffers, reused across requests (see BufferPool). */
@@ -51,12 +56,15 @@ function authorize(deps: ShardRouteDeps, req: ShardRequest, op: TokenOp): { hash
   // A header that is there but not `XC-Token <t>` is a broken token, not a missing one.
   if (header !== undefined && token === undefined) throw xerr('XC_TOKEN_INVALID', 'Authorization must be "XC-Token <token>"')
   const claims = verifyTransferToken(deps.bridgeKey, token, { op, hash, host: deps.hostId })
+  deps.requireOnline()
   return { hash, claims }
 }
 
 async function putShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyReply): Promise<Receipt> {
   const { hash, claims } = authorize(deps, req, 'put')
   const size = claims.size!
+  // The token is the bridge's word, but no shard is larger than this; never allocate for more.
+  if (size > SHARD_SIZE) throw xerr('XC_BODY_TOO_LARGE', `a shard is at most ${SHARD_SIZE} bytes`)
   const lengthHeader = req.headers['content-length']
   if (lengthHeader === undefined) throw xerr('XC_LENGTH_REQUIRED')
   const length = Number(lengthHeader)
@@ -70,8 +78,19 @@ async function putShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
     // even when the host already has the real shard.
     const buf = await deps.store.acquireBuffer(size)
     try {
-      const digest = createHash('sha256').update(await bodyOf(deps, req, buf)).digest('hex')
+      const body = await bodyOf(deps, req, buf)
+      const digest = createHash('sha256').update(body).digest('hex')
       if (digest !== hash) throw xerr('XC_HASH_MISMATCH', `received bytes hash to ${digest}, not ${hash}`)
+      // Stored again now: an older delete order must keep it. If one removed it since the size
+      // check above, these verified bytes are stored afresh, so the receipt is never a lie.
+      if (!(await deps.store.touch(hash))) {
+        const reservation = deps.store.reserve(size)
+        try {
+          await deps.store.put(hash, body)
+        } finally {
+          reservation.release()
+        }
+      }
     } catch (err) {
       throw readFailed(req, reply, err)
     } finally {
@@ -94,7 +113,7 @@ async function putShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
 }
 
 function bodyOf(deps: ShardRouteDeps, req: ShardRequest, into: Buffer): Promise<Buffer> {
-  return readBody(req.raw, into, deps.inBucket, deps.traffic.countIn)
+  return readBody(req.raw, into, deps.inLimit.bucket, deps.traffic.countIn)
 }
 
 /**
@@ -127,7 +146,8 @@ async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
     await fh.close()
     return reply.send(Buffer.alloc(0))
   }
-  if (!deps.outBucket) {
+  const outBucket = deps.outLimit.bucket
+  if (!outBucket) {
     // Unthrottled: one positional read and one write to the socket (a shard is at most 2 MiB).
     const length = end - start + 1
     const data = shardBuffers.acquire(length)
@@ -148,13 +168,14 @@ async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
     return reply.send(data)
   }
   const file = fh.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true })
-  const out = pipeline(file, new Throttle(deps.outBucket, deps.traffic.countOut), (err) => {
+  const out = pipeline(file, new Throttle(outBucket, deps.traffic.countOut), (err) => {
     if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') req.log.warn({ err, hash }, 'shard read failed')
   })
   return reply.send(out)
 }
 
-function receiptFor(deps: ShardRouteDeps, hash: string, size: number): Receipt {
+/** The host's signed word that it durably holds this shard (after the fsync and rename). */
+export function receiptFor(deps: Pick<ShardRouteDeps, 'hostKey' | 'hostId'>, hash: string, size: number): Receipt {
   return signReceipt(deps.hostKey, { host: deps.hostId, h: hash, size, at: Date.now() })
 }
 

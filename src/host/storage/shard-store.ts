@@ -7,11 +7,16 @@
  *   whole shard or nothing (plus a temp file, swept at the next start).
  * - Paths are built only from names that match HASH_RE, which is also the path-traversal guard.
  * - `used` counts shard bytes on disk; `reserved` counts bytes of uploads in flight. New uploads
- *   are refused when used + reserved + size would exceed capacity.
+ *   are refused when used + reserved + size would exceed capacity (which the owner may change while
+ *   the host runs; shards already stored stay when it shrinks below `used`).
+ * - A shard's mtime is when it was last stored, or stored again (an upload of a shard already
+ *   here touches it). Delete orders compare it with their issue time, so a shard uploaded again
+ *   while its delete order was on the way is kept. Commits, touches and removals of one hash run
+ *   one after another, so that comparison cannot interleave with a re-upload.
  * Reads are not re-hashed here: clients verify every shard, audits catch rot.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { XError, xerr } from '../../shared/errors.js'
 import { HASH_RE } from '../../shared/tokens.js'
@@ -33,6 +38,9 @@ export interface StoredShard {
   created: boolean
 }
 
+/** What a conditional removal did: removed it, kept it (stored after the cut-off), or found nothing. */
+export type RemoveOutcome = 'deleted' | 'kept' | 'missing'
+
 export class ShardStore {
   private usedBytes = 0
   private shardCount = 0
@@ -40,10 +48,13 @@ export class ShardStore {
   /** Fan-out folders known to exist, so the hot path skips mkdir. */
   private readonly dirs = new Set<string>()
   private readonly dirsPending = new Map<string, Promise<void>>()
-  /** Commits of the same hash run one after another, so counters never double-count. */
-  private readonly committing = new Map<string, Promise<unknown>>()
+  /** Commits, touches and removals of the same hash run one after another (see the overview). */
+  private readonly busy = new Map<string, Promise<unknown>>()
+  private capacityBytes: number
 
-  private constructor(private readonly opts: ShardStoreOptions, private readonly writer: DirectWriter) {}
+  private constructor(private readonly opts: ShardStoreOptions, private readonly writer: DirectWriter) {
+    this.capacityBytes = opts.capacity
+  }
 
   /** Prepare folders, sweep temp files a crash left behind, and count what is stored. */
   static async open(opts: ShardStoreOptions): Promise<ShardStore> {
@@ -58,7 +69,13 @@ export class ShardStore {
   }
 
   get capacity(): number {
-    return this.opts.capacity
+    return this.capacityBytes
+  }
+
+  /** The owner changed the capacity; uploads from now on are checked against it. */
+  setCapacity(bytes: number): void {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw xerr('XC_CONFIG', 'capacity must be a non-negative integer')
+    this.capacityBytes = bytes
   }
   get used(): number {
     return this.usedBytes
@@ -97,8 +114,8 @@ export class ShardStore {
 
   /** Hold `size` bytes of capacity for an upload in flight; release exactly once. */
   reserve(size: number): Reservation {
-    if (this.usedBytes + this.reservedBytes + size > this.opts.capacity) {
-      throw xerr('XC_CAPACITY', undefined, { capacity: this.opts.capacity, used: this.usedBytes, reserved: this.reservedBytes, size })
+    if (this.usedBytes + this.reservedBytes + size > this.capacityBytes) {
+      throw xerr('XC_CAPACITY', undefined, { capacity: this.capacityBytes, used: this.usedBytes, reserved: this.reservedBytes, size })
     }
     this.reservedBytes += size
     let released = false
@@ -157,23 +174,113 @@ export class ShardStore {
     }
   }
 
-  private async commit(tmp: string, final: string, hash: string, size: number): Promise<StoredShard> {
-    const prev = this.committing.get(hash) ?? Promise.resolve()
-    const run = prev.then(() => this.commitNow(tmp, final, size))
+  /**
+   * Read a whole shard (audits, and answering for a shard already held); null if absent.
+   * Bounded: a shard file larger than the protocol allows is not read into memory.
+   */
+  async readAll(hash: string): Promise<Buffer | null> {
+    let opened: { fh: FileHandle; size: number }
+    try {
+      opened = await this.openRead(hash)
+    } catch (err) {
+      if (err instanceof XError && err.code === 'XC_NOT_FOUND') return null
+      throw err
+    }
+    const { fh, size } = opened
+    try {
+      if (size > SHARD_SIZE) throw xerr('XC_LOCAL_IO', `shard ${hash} is ${size} bytes on disk, more than any shard can be`)
+      const buf = Buffer.allocUnsafe(size)
+      let off = 0
+      while (off < size) {
+        const { bytesRead } = await fh.read(buf, off, size - off, off)
+        if (bytesRead === 0) break
+        off += bytesRead
+      }
+      return buf.subarray(0, off)
+    } finally {
+      await fh.close()
+    }
+  }
+
+  /**
+   * Mark a held shard as stored again now (an upload of bytes already here). False when it is
+   * not there (a delete order removed it meanwhile): the caller must store it again.
+   */
+  touch(hash: string): Promise<boolean> {
+    const path = this.pathOf(hash)
+    return this.serial(hash, async () => {
+      const now = new Date()
+      try {
+        await utimes(path, now, now)
+        return true
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+        throw err
+      }
+    })
+  }
+
+  /**
+   * Remove a shard unless it was stored (or stored again) after `notAfter` (Unix ms; omit to
+   * remove unconditionally). The caller fsyncs the folders it returns (`dir`), once per batch.
+   */
+  remove(hash: string, notAfter?: number): Promise<{ outcome: RemoveOutcome; dir: string }> {
+    const path = this.pathOf(hash)
+    const dir = dirname(path)
+    return this.serial(hash, async () => {
+      let s: Awaited<ReturnType<typeof stat>>
+      try {
+        s = await stat(path)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { outcome: 'missing' as const, dir }
+        throw err
+      }
+      if (!s.isFile()) return { outcome: 'missing' as const, dir }
+      if (notAfter !== undefined && s.mtimeMs > notAfter) return { outcome: 'kept' as const, dir }
+      try {
+        await unlink(path)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { outcome: 'missing' as const, dir }
+        throw err
+      }
+      this.usedBytes -= s.size
+      this.shardCount--
+      return { outcome: 'deleted' as const, dir }
+    })
+  }
+
+  /** fsync folders whose entries changed, so removals survive a crash. */
+  async syncDirs(dirs: Iterable<string>): Promise<void> {
+    await Promise.all([...new Set(dirs)].map((d) => fsyncDir(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err
+    })))
+  }
+
+  /** Run `fn` after every earlier commit, touch or removal of this hash has finished. */
+  private async serial<T>(hash: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.busy.get(hash) ?? Promise.resolve()
+    const run = prev.then(fn)
     const tail = run.catch(() => {})
-    this.committing.set(hash, tail)
+    this.busy.set(hash, tail)
     try {
       return await run
     } finally {
-      if (this.committing.get(hash) === tail) this.committing.delete(hash)
+      if (this.busy.get(hash) === tail) this.busy.delete(hash)
     }
+  }
+
+  private commit(tmp: string, final: string, hash: string, size: number): Promise<StoredShard> {
+    return this.serial(hash, () => this.commitNow(tmp, final, size))
   }
 
   private async commitNow(tmp: string, final: string, size: number): Promise<StoredShard> {
     const existing = await this.sizeOfPath(final)
-    // Same name and same size: the same bytes (the name is their hash). Keep the old file.
+    // Same name and same size: the same bytes (the name is their hash). Keep the old file, but it
+    // counts as stored again now (see the overview: delete orders compare mtimes).
     if (existing === size) {
       await unlink(tmp).catch(() => {})
+      const now = new Date()
+      await utimes(final, now, now)
       return { created: false }
     }
     const dir = dirname(final)

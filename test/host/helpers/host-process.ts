@@ -149,3 +149,43 @@ export function request(
 export function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex')
 }
+
+/** Poll `cond` every 50 ms until it holds (async conditions allowed). */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+interface TokenMinter {
+  token(claims: { op: 'put' | 'get'; h: string; host: string; size?: number }): string
+}
+
+/** PUT a shard with a fresh token. */
+export function putShard(bridge: TokenMinter, host: Pick<ServedHost, 'port' | 'agent' | 'hostId'>, bytes: Buffer): Promise<HttpResult> {
+  const h = sha256(bytes)
+  return request(host, {
+    method: 'PUT',
+    path: `/shards/${h}`,
+    headers: { authorization: `XC-Token ${bridge.token({ op: 'put', h, host: host.hostId, size: bytes.length })}`, 'content-length': bytes.length },
+    body: bytes,
+  })
+}
+
+/** GET a shard with a fresh token. */
+export function getShard(bridge: TokenMinter, host: Pick<ServedHost, 'port' | 'agent' | 'hostId'>, hash: string): Promise<HttpResult> {
+  return request(host, { method: 'GET', path: `/shards/${hash}`, headers: { authorization: `XC-Token ${bridge.token({ op: 'get', h: hash, host: host.hostId })}` } })
+}
+
+/** POST /orders as the bridge does. */
+export function postOrder(host: Pick<ServedHost, 'port' | 'agent'>, wire: string): Promise<HttpResult> {
+  const body = Buffer.from(JSON.stringify({ order: wire }))
+  return request(host, { method: 'POST', path: '/orders', headers: { 'content-type': 'application/json', 'content-length': body.length }, body })
+}
+
+/** What the bridge hands out to reach a host (replicate orders name their source this way). */
+export function contactOf(host: Pick<ServedHost, 'hostId' | 'url' | 'fingerprint' | 'certPem'>): { id: string; url: string; fingerprint: string; cert: string; region: string } {
+  return { id: host.hostId, url: host.url, fingerprint: host.fingerprint, cert: host.certPem, region: 'default' }
+}
