@@ -79,8 +79,9 @@ export interface ReplicateAnswer {
 }
 
 export interface DeleteAnswer {
+  /** Removed, or not here at all (the goal is reached either way). */
   deleted: string[]
-  /** Not deleted: missing, or stored again after the order was issued. */
+  /** Stored (again) after the order was issued, so kept: a newer receipt may vouch for it. */
   kept: string[]
 }
 

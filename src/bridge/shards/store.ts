@@ -26,7 +26,11 @@ export interface VersionShard {
 export interface ShardSummary {
   hash: string
   size: number
+  /** Host ids holding it. */
   hosts: string[]
+  /** The same, with when each mirror was recorded (Unix ms). */
+  mirrors: Array<{ hostId: string; storedAt: number }>
+  target: number
 }
 
 export interface ShardStore {

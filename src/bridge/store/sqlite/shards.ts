@@ -35,8 +35,8 @@ export function sqliteShards(db: Db): ShardStore {
     'SELECT hash, host_id FROM mirrors WHERE hash IN (SELECT value FROM json_each(?))')
   const userHasShard = db.prepare<[string, string], { x: number }>(
     'SELECT 1 AS x FROM version_shards vs JOIN versions v ON v.id = vs.version_id WHERE vs.hash = ? AND v.user_id = ? LIMIT 1')
-  const allShards = db.prepare<[], { hash: string; size: number }>('SELECT hash, size FROM shards ORDER BY hash')
-  const allMirrors = db.prepare<[], { hash: string; host_id: string }>('SELECT hash, host_id FROM mirrors ORDER BY hash, stored_at, host_id')
+  const allShards = db.prepare<[], { hash: string; size: number; target: number }>('SELECT hash, size, target_mirrors AS target FROM shards ORDER BY hash')
+  const allMirrors = db.prepare<[], { hash: string; host_id: string; stored_at: number }>('SELECT hash, host_id, stored_at FROM mirrors ORDER BY hash, stored_at, host_id')
   const mirrorCounts = db.prepare<[], { host_id: string; n: number }>('SELECT host_id, COUNT(*) AS n FROM mirrors GROUP BY host_id')
 
   return {
@@ -62,8 +62,17 @@ export function sqliteShards(db: Db): ShardStore {
     mirrorsOf: (hashes) => (hashes.length === 0 ? new Map() : groupHosts(mirrorsOf.all(JSON.stringify(hashes)))),
     userHasShard: (userId, hash) => userHasShard.get(hash, userId) !== undefined,
     listShards() {
-      const hosts = groupHosts(allMirrors.all())
-      return allShards.all().map((s) => ({ hash: s.hash, size: s.size, hosts: hosts.get(s.hash) ?? [] }))
+      const rows = new Map<string, Array<{ hostId: string; storedAt: number }>>()
+      for (const m of allMirrors.all()) {
+        const list = rows.get(m.hash)
+        const item = { hostId: m.host_id, storedAt: m.stored_at }
+        if (list) list.push(item)
+        else rows.set(m.hash, [item])
+      }
+      return allShards.all().map((s) => {
+        const mirrors = rows.get(s.hash) ?? []
+        return { hash: s.hash, size: s.size, target: s.target, hosts: mirrors.map((m) => m.hostId), mirrors }
+      })
     },
     mirrorCounts: () => new Map(mirrorCounts.all().map((r) => [r.host_id, r.n])),
   }
