@@ -55,6 +55,8 @@ export class Simulation {
   readonly copies: Uint8Array
   readonly lostFlag: Uint8Array
   readonly dirty = new Set<number>()
+  /** When each shard's repair was last attempted, for the bridge's fair ordering. */
+  private readonly lastTried = new Map<string, number>()
   readonly random: Random
   now = 0
   // Statistics.
@@ -243,11 +245,12 @@ export class Simulation {
       if (counted >= this.m) {
         this.settle(s)
         this.dirty.delete(s)
+        this.lastTried.delete(view.hash)
       } else {
         views.push(view)
       }
     }
-    const { needs, unrepairable } = repairQueue(views)
+    const { needs, unrepairable } = repairQueue(views, this.lastTried)
     const underTarget = needs.length + unrepairable
     this.peakUnderTarget = Math.max(this.peakUnderTarget, underTarget)
 
@@ -260,6 +263,7 @@ export class Simulation {
       if (chosen.length > 0 && spent + cost > this.cfg.budgetBytes) break
       chosen.push(n)
       spent += cost
+      this.lastTried.set(n.hash, this.now)
     }
     const byMissing = new Map<number, RepairNeed[]>()
     for (const n of chosen) {
@@ -288,6 +292,7 @@ export class Simulation {
         }
         if (this.settle(s)) {
           this.dirty.delete(s)
+          this.lastTried.delete(p.hash)
           repaired++
         }
       }

@@ -34,6 +34,7 @@ import { loadBridgeConfig } from './earnings/prices.js'
 import { gcRound } from './gc/collector.js'
 import { OrderSender } from './orders/sender.js'
 import { repairRound } from './repair/repairer.js'
+import { Suspects } from './audit/suspects.js'
 import { registerAuthRoutes } from './auth/routes.js'
 import { sessionGuard } from './auth/session.js'
 import type { BridgeContext } from './context.js'
@@ -52,6 +53,8 @@ export const DEFAULT_AUDIT_INTERVAL_MS = 60_000
 export const DEFAULT_GC_GRACE_MS = 24 * 3600_000
 /** Shards audited per host per audit round. */
 export const DEFAULT_AUDITS_PER_HOST = 2
+/** How often shards clients reported corrupt are audited. */
+export const SUSPECT_INTERVAL_MS = 5_000
 /** Shards repaired per round at most, and copies at once. */
 export const DEFAULT_REPAIRS_PER_ROUND = 256
 export const DEFAULT_REPAIR_CONCURRENCY = 4
@@ -80,7 +83,7 @@ export interface RunningBridge {
   close(): Promise<void>
 }
 
-export function buildApp(store: BridgeStore, ctx: BridgeContext, opts: { logLevel: string; tls?: { cert: Buffer; key: Buffer } }): FastifyInstance {
+export function buildApp(store: BridgeStore, ctx: BridgeContext, opts: { logLevel: string; tls?: { cert: Buffer; key: Buffer }; suspects?: Suspects }): FastifyInstance {
   const options = {
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     // Logs go to stderr: stdout belongs to the CLI (its first line is `listening URL`).
@@ -99,7 +102,11 @@ export function buildApp(store: BridgeStore, ctx: BridgeContext, opts: { logLeve
 
   app.get('/v1/info', async (): Promise<BridgeInfo> => ({ version: 1, publicKey: ctx.publicKey, mirrors: ctx.mirrors }))
   registerAuthRoutes(app, { ctx, store, requireSession })
-  registerHostRoutes(app, { ctx, hosts: store, shards: store, requireSession })
+  const suspects = opts.suspects
+  registerHostRoutes(app, {
+    ctx, hosts: store, shards: store, requireSession,
+    ...(suspects ? { suspect: (hostId: string, hash: string) => { suspects.report(hostId, hash, ctx.now()) } } : {}),
+  })
   registerTreeRoutes(app, { ctx, tree: store, requireSession })
   registerUploadRoutes(app, { ctx, store, requireSession })
   registerDownloadRoutes(app, { ctx, store, requireSession })
@@ -123,7 +130,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   }
   const tls = opts.tls && { cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }
   const store = openSqliteStore(join(opts.dataDir, 'bridge.db'))
-  const app = buildApp(store, ctx, { logLevel: opts.logLevel ?? 'warn', ...(tls ? { tls } : {}) })
+  const auditIntervalMs = opts.auditIntervalMs ?? DEFAULT_AUDIT_INTERVAL_MS
+  const suspects = new Suspects(auditIntervalMs)
+  const app = buildApp(store, ctx, { logLevel: opts.logLevel ?? 'warn', suspects, ...(tls ? { tls } : {}) })
   try {
     const listen = opts.listen ?? { host: '127.0.0.1', port: 0 }
     await app.listen({ host: listen.host, port: listen.port })
@@ -135,9 +144,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   const url = `${opts.tls ? 'https' : 'http'}://${host}:${addr.port}`
   writeFileSync(join(opts.dataDir, 'url'), url + '\n')
-  const chores = startBridgeChores(store, ctx, new OrderSender(keys.privateKey, now), app.log, {
+  const chores = startBridgeChores(store, ctx, new OrderSender(keys.privateKey, now), app.log, suspects, {
     repairIntervalMs: opts.repairIntervalMs ?? DEFAULT_REPAIR_INTERVAL_MS,
-    auditIntervalMs: opts.auditIntervalMs ?? DEFAULT_AUDIT_INTERVAL_MS,
+    auditIntervalMs,
     gcGraceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS,
   })
   let closed: Promise<void> | undefined
@@ -153,12 +162,16 @@ interface ChoreTimings {
   gcGraceMs: number
 }
 
-function startBridgeChores(store: BridgeStore, ctx: BridgeContext, orders: OrderSender, log: FastifyBaseLogger, t: ChoreTimings): RunningChores {
+function startBridgeChores(store: BridgeStore, ctx: BridgeContext, orders: OrderSender, log: FastifyBaseLogger, suspects: Suspects, t: ChoreTimings): RunningChores {
+  const lastTried = new Map<string, number>()
+  const audit = { ctx, store, orders, log, perHost: DEFAULT_AUDITS_PER_HOST }
   return startChores([
-    { name: 'audit', intervalMs: t.auditIntervalMs, run: () => auditRound({ ctx, store, orders, log, perHost: DEFAULT_AUDITS_PER_HOST }) },
+    { name: 'audit', intervalMs: t.auditIntervalMs, run: () => auditRound(audit) },
+    // Shards clients reported corrupt are audited within seconds, not at the next regular round.
+    { name: 'suspects', intervalMs: Math.min(t.auditIntervalMs, t.repairIntervalMs, SUSPECT_INTERVAL_MS), run: () => suspects.round(audit) },
     {
       name: 'repair', intervalMs: t.repairIntervalMs,
-      run: () => repairRound({ ctx, store, orders, log, maxPerRound: DEFAULT_REPAIRS_PER_ROUND, concurrency: DEFAULT_REPAIR_CONCURRENCY }),
+      run: () => repairRound({ ctx, store, orders, log, maxPerRound: DEFAULT_REPAIRS_PER_ROUND, concurrency: DEFAULT_REPAIR_CONCURRENCY, lastTried }),
     },
     // Collected as often as repair runs (and at least every minute); the grace is what delays it.
     { name: 'gc', intervalMs: Math.min(t.repairIntervalMs, 60_000), run: () => gcRound({ ctx, store, orders, log, graceMs: t.gcGraceMs }) },

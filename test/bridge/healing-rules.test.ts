@@ -83,6 +83,15 @@ t.test('repair queue: fewest counted mirrors first, no source means unrepairable
   t.same(droppableMirrors({ hash: 'x', size: 1, target: 3, mirrors: [m('a', true), m('b', false), m('c', true)] }), [], 'never below target')
 })
 
+t.test('repair queue: among equally urgent shards, the one tried longest ago goes first', async (t) => {
+  const m = (hostId: string, counted: boolean) => ({ hostId, counted, source: counted })
+  const shard = (hash: string, counted: number) => ({ hash, size: 1, target: 3, mirrors: ['a', 'b', 'c'].map((id, i) => m(id, i < counted)) })
+  const shards = [shard('h-a', 2), shard('h-b', 2), shard('h-c', 2), shard('h-d', 1)]
+  t.same(repairQueue(shards).needs.map((n) => n.hash), ['h-d', 'h-a', 'h-b', 'h-c'], 'by hash when nothing was tried')
+  const tried = new Map([['h-a', 2000], ['h-b', 1000], ['h-d', 3000]])
+  t.same(repairQueue(shards, tried).needs.map((n) => n.hash), ['h-d', 'h-c', 'h-b', 'h-a'], 'never tried, then oldest attempt; urgency still first')
+})
+
 t.test('accrual arithmetic', async (t) => {
   const mirrors = [{ size: 1000, storedAt: 100 }, { size: 10, storedAt: 500 }, { size: 7, storedAt: 2000 }]
   t.equal(storageByteMs(mirrors, 0, 1000), 1000 * 900 + 10 * 500)

@@ -63,3 +63,32 @@ t.test('a host that keeps only hashes fails audits, is suspended, and its shards
   t.pass('no shard depends on the cheating host')
   t.ok(await readsBack(t, alice, files), 'files read back identical')
 })
+
+t.test('a shard a client reports corrupt is audited at once and replaced, with regular audits hours away', async (t) => {
+  // --audit-interval stays 1 h: only the client's report can bring the audit forward.
+  const net = await fastNetwork(t, 5)
+  const alice = await newUser(t, net, 'alice@example.com')
+  const files = await putFiles(t, alice, [16 * MiB])
+  const shards = await shardsOf(net)
+  const bad = net.hosts.find((h) => shards.filter((s) => s.hosts.includes(h.id)).length >= 2)!
+  const corrupted = shards.filter((s) => s.hosts.includes(bad.id))
+  for (const s of corrupted) await writeFile(shardPath(bad.dir, s.hash), randomBytes(s.size))
+
+  // Reads spread over every mirror, so one of them meets the corrupt copies, falls back to
+  // another mirror and reports the host.
+  t.ok(await readsBack(t, alice, files), 'the file reads back identical despite the corrupt copies')
+  const judged = await until(async () => {
+    const h = (await hostsOf(net)).find((x) => x.id === bad.id)!
+    if (h.auditsFailed === 0) await readsBack(t, alice, files)
+    return h.auditsFailed > 0 && h
+  }, 30_000, 'a report to bring an audit that fails')
+  t.ok(judged.reputation < 1, `reputation ${judged.reputation.toFixed(3)}`)
+  const live = new Set(net.hosts.map((h) => h.id))
+  const repaired = await until(async () => {
+    const now = await shardsOf(net)
+    const reported = now.filter((s) => corrupted.some((c) => c.hash === s.hash) && !s.hosts.includes(bad.id))
+    return reported.length > 0 && now.every((s) => new Set(s.hosts).size === 3 && s.hosts.every((h) => live.has(h))) && reported
+  }, 20_000, 'the reported shard to be replaced on another host')
+  t.ok(repaired.length > 0, `${repaired.length} of ${corrupted.length} corrupt copies replaced`)
+  t.ok(await readsBack(t, alice, files), 'files read back identical')
+})

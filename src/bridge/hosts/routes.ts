@@ -29,6 +29,8 @@ export interface HostRouteDeps {
   hosts: Pick<HostStore, 'upsertHost' | 'heartbeat' | 'getHost' | 'recordFailure' | 'startExit'> & LedgerStore & Pick<RepairStore, 'mirrorCountOn'>
   shards: Pick<ShardStore, 'userHasShard'>
   requireSession: SessionHook
+  /** A client saw a shard from this host fail its hash: audit that mirror early. */
+  suspect?: (hostId: string, hash: string) => void
 }
 
 const announceBody = obj({
@@ -151,6 +153,7 @@ export function registerHostRoutes(app: FastifyInstance, d: HostRouteDeps): void
     // host with reports about shards they never fetched.
     if (!hosts.getHost(r.hostId) || !d.shards.userHasShard(userId, r.hash)) throw xerr('XC_NOT_FOUND', 'unknown host or shard')
     hosts.recordFailure({ hostId: r.hostId, hash: r.hash, reason: r.reason, reporterId: userId, at: ctx.now() })
+    if (r.reason === 'mismatch') d.suspect?.(r.hostId, r.hash)
     return reply.status(204).send()
   })
 }

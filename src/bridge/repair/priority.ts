@@ -12,6 +12,8 @@
  * - a shard needs repair when its counted mirrors are fewer than its target;
  * - the fewer counted mirrors a shard has left, the sooner it is repaired (0 counted mirrors but a
  *   source first: it is one failure from loss);
+ * - among equally urgent shards, the one whose last repair attempt is oldest (never tried first)
+ *   goes first, so shards that keep failing cannot starve the rest of a capped round;
  * - a mirror that does not count is dropped only once the shard has `target` counted mirrors
  *   without it, so handing over never lowers redundancy.
  */
@@ -44,8 +46,11 @@ export interface RepairNeed {
   exclude: string[]
 }
 
-/** Shards under target that can be repaired (at least one source), most urgent first. */
-export function repairQueue(shards: Iterable<ShardView>): { needs: RepairNeed[]; unrepairable: number } {
+/**
+ * Shards under target that can be repaired (at least one source), most urgent first. `lastTried`
+ * gives when a shard's repair was last attempted (0 or absent: never).
+ */
+export function repairQueue(shards: Iterable<ShardView>, lastTried?: ReadonlyMap<string, number>): { needs: RepairNeed[]; unrepairable: number } {
   const needs: RepairNeed[] = []
   let unrepairable = 0
   for (const s of shards) {
@@ -59,7 +64,8 @@ export function repairQueue(shards: Iterable<ShardView>): { needs: RepairNeed[];
     }
     needs.push({ hash: s.hash, size: s.size, counted, missing: s.target - counted, sources, exclude: s.mirrors.map((m) => m.hostId) })
   }
-  needs.sort((a, b) => a.counted - b.counted || b.missing - a.missing || (a.hash < b.hash ? -1 : 1))
+  const tried = (h: string): number => lastTried?.get(h) ?? 0
+  needs.sort((a, b) => a.counted - b.counted || b.missing - a.missing || tried(a.hash) - tried(b.hash) || (a.hash < b.hash ? -1 : 1))
   return { needs, unrepairable }
 }
 

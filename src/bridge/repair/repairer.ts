@@ -9,7 +9,7 @@
  * Rate limit: at most `maxPerRound` shards per round, `concurrency` copies at once; the most
  * endangered shards go first, so a large backlog never delays the shard with one mirror left.
  * New mirrors follow the same rules as uploads (placement/candidates.ts), including the owner's
- * regions.
+ * regions, and never go to a host that failed an audit of that shard in the last week.
  */
 import type { Logger } from 'pino'
 import { toXError } from '../../shared/errors.js'
@@ -30,6 +30,8 @@ import { droppableMirrors, repairQueue, type ShardView } from './priority.js'
 import type { RepairStore, ShardMirrorsRow } from './store.js'
 
 export const REPAIR_SALTS = 2
+/** A host that failed an audit of a shard gets no new copy of it for this long. */
+export const FAILED_AUDIT_MEMORY_MS = 7 * 24 * 3600_000
 
 export interface RepairDeps {
   ctx: Pick<BridgeContext, 'now' | 'offlineAfterMs' | 'prices' | 'requireApproval' | 'tokens'>
@@ -39,6 +41,8 @@ export interface RepairDeps {
   log: Pick<Logger, 'info' | 'warn'>
   maxPerRound: number
   concurrency: number
+  /** When each shard's repair was last attempted; kept across rounds for fair ordering. */
+  lastTried: Map<string, number>
 }
 
 export interface RepairRound {
@@ -66,18 +70,26 @@ export async function repairRound(d: RepairDeps): Promise<RepairRound> {
   const byId = new Map(hosts.map((h) => [h.id, h]))
   const rows = d.store.shardsWithMirrors()
   const rowByHash = new Map(rows.map((r) => [r.hash, r]))
-  const { needs, unrepairable } = repairQueue(views(rows, byId, now, d.ctx.offlineAfterMs))
+  const { needs, unrepairable } = repairQueue(views(rows, byId, now, d.ctx.offlineAfterMs), d.lastTried)
   const round: RepairRound = { underTarget: needs.length + unrepairable, unrepairable, copied: 0, failed: 0, dropped: 0, exited: 0 }
   const pending = d.store.pendingBytes(now - 60_000)
 
   const work = needs.slice(0, d.maxPerRound)
+  for (const need of work) d.lastTried.set(need.hash, now)
+  // Shards that no longer need repair are forgotten, so the map stays as small as the backlog.
+  if (d.lastTried.size > needs.length + work.length) {
+    const still = new Set(needs.map((n) => n.hash))
+    for (const h of d.lastTried.keys()) if (!still.has(h)) d.lastTried.delete(h)
+  }
   for await (const _ of parallelMap(work, d.concurrency, async (need) => {
     const row = rowByHash.get(need.hash)!
     const candidates = placementCandidates(hosts, pending, { now, offlineAfterMs: d.ctx.offlineAfterMs, requireApproval: d.ctx.requireApproval, regions: row.regions })
+    // Not back onto a host that lost or spoiled this very shard lately.
+    const exclude = new Set([...need.exclude, ...d.store.failedAuditHosts(need.hash, now - FAILED_AUDIT_MEMORY_MS)])
     let targets: string[] = []
     for (let k = need.missing; k >= 1 && targets.length === 0; k--) {
       try {
-        targets = placeShards([{ hash: need.hash, size: need.size, exclude: new Set(need.exclude) }], candidates, k)[0]!.hostIds
+        targets = placeShards([{ hash: need.hash, size: need.size, exclude }], candidates, k)[0]!.hostIds
       } catch {
         // Fewer eligible hosts than missing mirrors: add what can be added.
       }

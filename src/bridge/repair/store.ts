@@ -16,5 +16,7 @@ export interface RepairStore {
   removeMirror(hash: string, hostId: string): { size: number; storedAt: number } | undefined
   recordRepair(r: { hash: string; sourceId: string; targetId: string; size: number; at: number; ok: boolean; error: string | null }): void
   mirrorCountOn(hostId: string): number
+  /** Hosts that failed an audit of this shard at or after `since`. */
+  failedAuditHosts(hash: string, since: number): string[]
   repairsSince(since: number): { ok: number; failed: number; bytes: number }
 }

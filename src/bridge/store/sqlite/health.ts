@@ -58,6 +58,8 @@ export function sqliteRepair(db: Db): RepairStore {
   const find = db.prepare<[string, string], { size: number; storedAt: number }>(
     'SELECT s.size, m.stored_at AS storedAt FROM mirrors m JOIN shards s ON s.hash = m.hash WHERE m.hash = ? AND m.host_id = ?')
   const remove = db.prepare('DELETE FROM mirrors WHERE hash = ? AND host_id = ?')
+  const failedOn = db.prepare<[string, number], { hostId: string }>(
+    "SELECT DISTINCT host_id AS hostId FROM audits WHERE hash = ? AND at >= ? AND result = 'fail'")
   const log = db.prepare('INSERT INTO repairs (hash, source_id, target_id, size, at, ok, error) VALUES (@hash, @sourceId, @targetId, @size, @at, @ok, @error)')
   const onHost = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM mirrors WHERE host_id = ?')
   const since = db.prepare<[number], { ok: number | null; failed: number | null; bytes: number | null }>(
@@ -81,6 +83,7 @@ export function sqliteRepair(db: Db): RepairStore {
       log.run({ ...r, ok: r.ok ? 1 : 0 })
     },
     mirrorCountOn: (hostId) => onHost.get(hostId)!.n,
+    failedAuditHosts: (hash, since) => failedOn.all(hash, since).map((r) => r.hostId),
     repairsSince(t) {
       const r = since.get(t)!
       return { ok: r.ok ?? 0, failed: r.failed ?? 0, bytes: r.bytes ?? 0 }

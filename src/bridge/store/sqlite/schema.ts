@@ -220,6 +220,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
   CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
   `,
+  // 3: repair asks which hosts recently failed an audit of a shard, to keep the new copy off them.
+  `
+  CREATE INDEX audits_hash ON audits(hash, at);
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
