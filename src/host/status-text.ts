@@ -17,7 +17,9 @@ export function formatDuration(ms: number): string {
 
 export const formatRate = (bps: number | null): string => (bps === null ? 'unlimited' : `${formatBytes(bps)}/s`)
 
-const money = (n: number, currency: string): string => `${n.toFixed(2)} ${currency}`
+/** Cents, or four significant digits below a cent: a new host's first earnings are fractions of one. */
+const money = (n: number, currency: string): string =>
+  `${n === 0 || n >= 0.01 ? n.toFixed(2) : n.toPrecision(4).replace(/0+$/, '')} ${currency}`
 
 export function statusLines(s: HostStatus): string[] {
   const pct = s.capacity > 0 ? ` (${((100 * s.used) / s.capacity).toFixed(1)}%)` : ''
@@ -45,7 +47,8 @@ export function statusLines(s: HostStatus): string[] {
     const e = b.earnings
     lines.push(
       `earnings  week ${money(e.week, e.currency)} · month ${money(e.month, e.currency)} · year ${money(e.year, e.currency)} · all time ${money(e.allTime, e.currency)}`,
-      `reputation ${b.reputation.toFixed(2)} (audits: ${b.auditsPassed} passed, ${b.auditsFailed} failed)`,
+      `          ${e.storageGBHours.toFixed(3)} GB-hours stored, ${e.egressGB.toFixed(3)} GB served`,
+      `trust     reputation ${b.reputation.toFixed(2)} (audits: ${b.auditsPassed} passed, ${b.auditsFailed} failed)`,
       `at bridge ${b.shards} shards, ${formatBytes(b.storedBytes)}`,
     )
   } else {

@@ -69,7 +69,7 @@ t.test('xcore status shows uptime, speeds, state and earnings; a bridge that is 
   const h = await runXcore(['status', '--data', host.dir])
   t.equal(h.code, 0)
   for (const line of [/^running\s+yes \(pid \d+\)$/m, /^status\s+online$/m, /^uptime\s+\d+s$/m, /^upload\s+.*\/s/m, /^download\s+.*\/s/m, /^hours\s+00:00-24:00 UTC$/m,
-    /^earnings\s+week 0\.25 USD · month 1\.50 USD · year 9\.75 USD · all time 12\.50 USD$/m, /^reputation 0\.97 \(audits: 12 passed, 1 failed\)$/m]) {
+    /^earnings\s+week 0\.25 USD · month 1\.50 USD · year 9\.75 USD · all time 12\.50 USD$/m, /^trust\s+reputation 0\.97 \(audits: 12 passed, 1 failed\)$/m, /^\s+[0-9.]+ GB-hours stored, [0-9.]+ GB served$/m]) {
     t.match(h.stdout, line)
   }
 
