@@ -43,6 +43,9 @@ export function apiFor(url: string): TestBridge['api'] {
 }
 
 export async function startTestBridge(t: Test, opts: Partial<BridgeOptions> = {}): Promise<TestBridge> {
+  // A teardown registered before the fixture folder is made keeps tap from removing the folder
+  // before the bridge is closed (see workdir() in test/helpers/network.ts).
+  t.teardown(() => {})
   const dir = opts.dataDir ?? t.testdir()
   const b = await startBridge({ dataDir: dir, logLevel: 'silent', ...opts })
   t.teardown(() => b.close())

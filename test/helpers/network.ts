@@ -24,6 +24,10 @@ let counter = 0
 export function workdir(t: Test, name = `d${++counter}`): string {
   let root = workdirs.get(t)
   if (!root) {
+    // tap removes the fixture folder after the teardowns only if a teardown was registered before
+    // the folder was made; otherwise it removes it first, under processes still writing there
+    // (hosts rewrite their status file every 2 s).
+    t.teardown(() => {})
     root = t.testdir()
     workdirs.set(t, root)
   }
