@@ -160,7 +160,7 @@ for (const [verb, fields, what] of [
 }
 
 users.command('set-regions <email> <regions...>')
-  .description('keep this account\'s shards on hosts of these regions (e.g. "eu" or "eu us"); "any" lifts the limit')
+  .description('keep this account\'s new shards (and their repairs) on hosts of these regions (e.g. "eu" or "eu us"); "any" lifts the limit')
   .option('--json', 'machine-readable output')
   .action(action(async (email: string, regions: string[], _o: unknown, cmd: Command) => {
     const o = adminOpts(cmd)

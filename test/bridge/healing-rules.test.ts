@@ -81,6 +81,10 @@ t.test('repair queue: fewest counted mirrors first, no source means unrepairable
   t.equal(needs[0]!.missing, 3)
   t.same(droppableMirrors({ hash: 'x', size: 1, target: 2, mirrors: [m('a', true), m('b', false), m('c', true)] }), ['b'])
   t.same(droppableMirrors({ hash: 'x', size: 1, target: 3, mirrors: [m('a', true), m('b', false), m('c', true)] }), [], 'never below target')
+  t.same(droppableMirrors({ hash: 'x', size: 1, target: 2, mirrors: [m('a', true), m('b', true), m('c', true), m('d', false)] }), ['d', 'c'],
+    'beyond target: the newest counted mirror goes, with the ones that do not count')
+  t.same(droppableMirrors({ hash: 'x', size: 1, target: 2, mirrors: [m('a', true), m('b', true, false), m('c', true)] }), ['b'],
+    'a counted mirror that cannot serve now goes before a newer one that can')
 })
 
 t.test('repair queue: among equally urgent shards, the one tried longest ago goes first', async (t) => {

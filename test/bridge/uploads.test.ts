@@ -236,7 +236,7 @@ t.test('isolation: uploads, versions and tokens of another user are 404', async 
 })
 
 t.test('reports lower a host and reorder mirrors', async (t) => {
-  const { b, hs, u } = await setup(t, 3)
+  const { b, hs, u } = await setup(t, 4)
   const bob = await newUser(b)
   const v = await uploadFile(b, u, hs, { parentId: u.rootId, nameHash: hex(32), encName: 'eA' }, null, 1)
   const tok: TokensResponse = (await call(b, u, 'POST', `/v1/versions/${v.body.versionId}/tokens`, { from: 0, count: 1 })).body
@@ -244,7 +244,10 @@ t.test('reports lower a host and reorder mirrors', async (t) => {
   const bad = shard.mirrors[0]!.hostId
   const r = await call(b, u, 'POST', '/v1/reports', { hostId: bad, hash: shard.hash, reason: 'mismatch' })
   t.equal(r.status, 204)
-  t.equal((await call(b, u, 'POST', '/v1/reports', { hostId: bad, hash: shard.hash, reason: 'timeout' })).status, 204)
+  t.equal((await call(b, u, 'POST', '/v1/reports', { hostId: bad, hash: shard.hash, reason: 'timeout' })).status, 204, 'a repeat is accepted, but counted once a day')
+  const stranger = hs.find((h) => !shard.mirrors.some((m) => m.hostId === h.id))
+  t.ok(stranger, 'one of the 4 hosts holds no mirror')
+  if (stranger) t.equal((await call(b, u, 'POST', '/v1/reports', { hostId: stranger.id, hash: shard.hash, reason: 'mismatch' })).status, 404, 'a host that does not hold the shard')
   t.equal((await call(b, u, 'POST', '/v1/reports', { hostId: hex(32), hash: shard.hash, reason: 'error' })).status, 404, 'unknown host')
   t.equal((await call(b, u, 'POST', '/v1/reports', { hostId: bad, hash: hex(32), reason: 'error' })).status, 404, 'unknown shard')
   t.equal((await call(b, bob, 'POST', '/v1/reports', { hostId: bad, hash: shard.hash, reason: 'error' })).status, 404, "another user's shard")
@@ -254,7 +257,7 @@ t.test('reports lower a host and reorder mirrors', async (t) => {
   const store = openAdminStore(b.dir)
   t.teardown(() => store.close())
   const row = listHosts(store, Date.now(), 120_000).find((h) => h.id === bad)!
-  t.equal(row.failures, 2)
+  t.equal(row.failures, 1)
   t.ok(row.reputation < 1, `reputation ${row.reputation}`)
   const after: TokensResponse = (await call(b, u, 'POST', `/v1/versions/${v.body.versionId}/tokens`, { from: 0, count: 1 })).body
   t.equal(after.shards[0]!.mirrors.at(-1)!.hostId, bad, 'the reported host comes last')

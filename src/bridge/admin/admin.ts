@@ -94,7 +94,7 @@ export function setHostApproval(store: BridgeStore, idOrPrefix: string, fields: 
 
 const REGION_RE = /^[A-Za-z0-9_.-]{1,64}$/
 
-/** Limit an account's new and repaired shards to hosts of these regions; [] or ['any'] lifts it. */
+/** Limit where an account's shards stored from now on (and their repairs) go; [] or ['any'] lifts it. Shards already stored keep their rule. */
 export function setUserRegions(store: BridgeStore, email: string, regions: readonly string[]): { userId: string; regions: string[] | null } {
   const user = store.userByEmail(email.trim().toLowerCase())
   if (!user) throw xerr('XC_NOT_FOUND', `no user ${email}`)

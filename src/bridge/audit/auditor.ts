@@ -4,16 +4,22 @@
  * compute (salt, SHA-256(salt ‖ shard)); the host answers the digest, plus digests for fresh
  * top-up salts that become challenges for the shard's other mirrors, so challenges never run out.
  *
- * Outcomes:
+ * Outcomes, and what counts as evidence:
  * - right digest: pass;
- * - "I do not have it" (null) or a wrong digest: fail, and the mirror is dropped, so repair puts
- *   the shard elsewhere; a timeout or error also fails but keeps the mirror (it may be a network
- *   blip; repeated failures suspend the host, see hosts/health.ts);
- * - a wrong digest is first cross-checked on another mirror with the same challenge: if that one
- *   answers the expected digest, the audited host is at fault; if it answers the same "wrong"
- *   digest, the challenge itself was bad (a lying uploader or host): it is discarded and nobody
- *   is blamed but a host that computed it.
- * Outside its online hours a host is not audited.
+ * - "I do not have it" (null): fail (the host's own word), and the mirror is dropped, so repair
+ *   puts the shard elsewhere;
+ * - a wrong digest is cross-checked on another mirror with the same challenge. Only when that
+ *   one answers the expected digest is the audited host at fault (fail, mirror dropped). When it
+ *   answers the same "wrong" digest the challenge itself was bad (a lying uploader or host): it
+ *   is discarded and nobody is blamed but a host that computed it. With no witness reachable the
+ *   audit is inconclusive: one unconfirmed digest never costs a copy, since the challenge may be
+ *   a lying client's;
+ * - a timeout, a refused order or any other error (a restart, a network blip, clock skew) is
+ *   inconclusive but counts as one failure in the reputation, like a client's report;
+ *   a host that keeps not answering sinks in placement without being suspended on weak evidence.
+ * Outside its online hours (by the bridge's record) a host is not audited. A shard with no
+ * challenge left for a host is seeded: another mirror answers fresh salts, and those become its
+ * challenges from the next round (checked against each other like any challenge).
  */
 import type { Logger } from 'pino'
 import { toXError } from '../../shared/errors.js'
@@ -36,7 +42,7 @@ export const TOP_UP_SALTS = 2
 
 export interface AuditDeps {
   ctx: Pick<BridgeContext, 'now' | 'offlineAfterMs' | 'prices'>
-  store: AuditStore & Pick<HostStore, 'allHosts' | 'getHost' | 'hostsByIds'> & Pick<ShardStore, 'mirrorsOf'>
+  store: AuditStore & Pick<HostStore, 'allHosts' | 'getHost' | 'hostsByIds' | 'recordFailure'> & Pick<ShardStore, 'mirrorsOf'>
     & Pick<RepairStore, 'removeMirror'> & Pick<GcStore, 'queueDeletion'> & LedgerStore
   orders: Pick<OrderSender, 'send'>
   log: Pick<Logger, 'info' | 'warn'>
@@ -71,9 +77,29 @@ async function ask(d: AuditDeps, h: HostRecord, hash: string, salt: string, topU
   return a
 }
 
+/** Another reachable mirror answers fresh salts; its digests become challenges for the others. */
+async function seed(d: AuditDeps, h: HostRecord, hash: string): Promise<void> {
+  const now = d.ctx.now()
+  const others = d.store.hostsByIds((d.store.mirrorsOf([hash]).get(hash) ?? []).filter((id) => id !== h.id))
+    .filter((o) => isAvailable(o, now, d.ctx.offlineAfterMs))
+  const source = others[0]
+  if (!source) return
+  const salts = Array.from({ length: TOP_UP_SALTS }, freshSalt)
+  try {
+    const a = await ask(d, source, hash, freshSalt(), salts)
+    const pairs = digestsFor(salts, a.topUp)
+    if (pairs.length > 0) d.store.addChallenges(hash, pairs, source.id, d.ctx.now())
+  } catch {
+    // Another round will try again.
+  }
+}
+
 export async function auditOne(d: AuditDeps, h: HostRecord, hash: string): Promise<AuditResult | 'skipped'> {
   const ch = d.store.pickChallenge(hash, h.id)
-  if (!ch) return 'skipped'
+  if (!ch) {
+    await seed(d, h, hash)
+    return 'skipped'
+  }
   const topUp = d.store.challengeCount(hash) < TOP_UP_BELOW ? Array.from({ length: TOP_UP_SALTS }, freshSalt) : []
   d.store.spendChallenge(ch.id)
   const fail = (host: HostRecord, reason: string, dropIt: boolean): AuditResult => {
@@ -88,8 +114,10 @@ export async function auditOne(d: AuditDeps, h: HostRecord, hash: string): Promi
     answer = await ask(d, h, hash, ch.salt, topUp)
   } catch (err) {
     const x = toXError(err)
-    if (x.code === 'XC_OFF_SCHEDULE') return 'skipped'
-    return fail(h, x.code, false)
+    const now = d.ctx.now()
+    d.store.recordAudit(h.id, hash, 'inconclusive', x.code, now)
+    d.store.recordFailure({ hostId: h.id, hash, reason: x.code === 'XC_TIMEOUT' ? 'timeout' : 'error', reporterId: 'bridge', at: now }, 0)
+    return 'inconclusive'
   }
   if (answer.digest === ch.digest) {
     d.store.recordAudit(h.id, hash, 'pass', null, d.ctx.now())
@@ -103,13 +131,17 @@ export async function auditOne(d: AuditDeps, h: HostRecord, hash: string): Promi
   const now = d.ctx.now()
   const others = d.store.hostsByIds((d.store.mirrorsOf([hash]).get(hash) ?? []).filter((id) => id !== h.id && id !== ch.source))
     .filter((o) => isAvailable(o, now, d.ctx.offlineAfterMs))
+  const inconclusive = (reason: string): 'inconclusive' => {
+    d.store.recordAudit(h.id, hash, 'inconclusive', reason, d.ctx.now())
+    return 'inconclusive'
+  }
   const witness = others[0]
-  if (!witness) return fail(h, 'wrong-digest', true)
+  if (!witness) return inconclusive('no-witness')
   let second: AuditAnswer
   try {
     second = await ask(d, witness, hash, ch.salt, [])
   } catch {
-    return fail(h, 'wrong-digest', true)
+    return inconclusive('witness-unreachable')
   }
   if (second.digest === ch.digest) {
     d.store.recordAudit(witness.id, hash, 'pass', 'witness', d.ctx.now())

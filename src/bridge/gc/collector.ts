@@ -8,7 +8,8 @@
  * Invariants:
  * - nothing a current or recently retired version lists is deleted (the grace period covers
  *   clients still reading or editing on top of a version that just moved on);
- * - a queued deletion of a (shard, host) pair that is a mirror again is cancelled, and the host
+ * - a queued deletion of a (shard, host) pair that is a mirror again, or that an open upload
+ *   targets, is cancelled, and the host
  *   itself keeps a shard stored after the order was issued (see host routes/orders.ts);
  * - deletions for hosts that are away wait for them; for exited hosts they are dropped.
  */
@@ -73,7 +74,7 @@ async function deliver(d: GcDeps, round: GcRound): Promise<void> {
       return
     }
     if (!isAvailable(host, now, d.ctx.offlineAfterMs)) return
-    const wanted = hashes.filter((h) => d.store.isWanted(h, hostId))
+    const wanted = hashes.filter((h) => d.store.isWanted(h, hostId, now))
     if (wanted.length > 0) d.store.clearDeletions(hostId, wanted)
     const doomed = hashes.filter((h) => !wanted.includes(h))
     if (doomed.length === 0) return

@@ -20,6 +20,7 @@ export interface GcStore {
   pendingDeletions(perHost: number): Map<string, string[]>
   clearDeletions(hostId: string, hashes: readonly string[]): void
   /** A mirror again (the same bytes stored anew): its queued deletion is void. */
-  isWanted(hash: string, hostId: string): boolean
+  /** A mirror again, or the target of an upload still open: not to be deleted there. */
+  isWanted(hash: string, hostId: string, now: number): boolean
   deletionsQueued(): number
 }

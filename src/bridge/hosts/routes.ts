@@ -23,11 +23,13 @@ import { claimedHostId, verifyHostRequest, type SignedRequestParts } from './sig
 import type { HostStore } from './store.js'
 
 export const HEARTBEAT_MS = 30_000
+/** One report per reporter, host and shard counts per this window. */
+export const REPORT_WINDOW_MS = 24 * 3600_000
 
 export interface HostRouteDeps {
   ctx: Pick<BridgeContext, 'now' | 'offlineAfterMs' | 'prices'>
   hosts: Pick<HostStore, 'upsertHost' | 'heartbeat' | 'getHost' | 'recordFailure' | 'startExit'> & LedgerStore & Pick<RepairStore, 'mirrorCountOn'>
-  shards: Pick<ShardStore, 'userHasShard'>
+  shards: Pick<ShardStore, 'userHasShard' | 'mirrorsOf'>
   requireSession: SessionHook
   /** A client saw a shard from this host fail its hash: audit that mirror early. */
   suspect?: (hostId: string, hash: string) => void
@@ -149,11 +151,13 @@ export function registerHostRoutes(app: FastifyInstance, d: HostRouteDeps): void
   }, async (req, reply) => {
     const userId = userOf(req)
     const r = req.body
-    // Only a shard of one of the reporter's own files can be reported, so nobody can smear a
-    // host with reports about shards they never fetched.
-    if (!hosts.getHost(r.hostId) || !d.shards.userHasShard(userId, r.hash)) throw xerr('XC_NOT_FOUND', 'unknown host or shard')
-    hosts.recordFailure({ hostId: r.hostId, hash: r.hash, reason: r.reason, reporterId: userId, at: ctx.now() })
-    if (r.reason === 'mismatch') d.suspect?.(r.hostId, r.hash)
+    // Only a shard of one of the reporter's own files, on a host that holds it, can be reported,
+    // and once a day per reporter, host and shard: nobody can smear a host with reports about
+    // shards it does not hold, or sink it by repeating one report.
+    const holds = (d.shards.mirrorsOf([r.hash]).get(r.hash) ?? []).includes(r.hostId)
+    if (!hosts.getHost(r.hostId) || !d.shards.userHasShard(userId, r.hash) || !holds) throw xerr('XC_NOT_FOUND', 'unknown host or shard')
+    const counted = hosts.recordFailure({ hostId: r.hostId, hash: r.hash, reason: r.reason, reporterId: userId, at: ctx.now() }, REPORT_WINDOW_MS)
+    if (counted && r.reason === 'mismatch') d.suspect?.(r.hostId, r.hash)
     return reply.status(204).send()
   })
 }

@@ -46,8 +46,11 @@ export interface HostStore {
   /** Hosts whose last announce or heartbeat is at or after `since`. */
   hostsSeenSince(since: number): HostRecord[]
   allHosts(): HostRecord[]
-  /** Appends to host_events and counts a failure. */
-  recordFailure(e: HostEvent): void
+  /**
+   * Appends to host_events and counts a failure; false (nothing recorded) when the same reporter
+   * already reported this host and shard within `windowMs`.
+   */
+  recordFailure(e: HostEvent, windowMs: number): boolean
   addSuccesses(hostId: string, n: number): void
   setApproval(hostId: string, fields: { approved?: boolean; banned?: boolean }): boolean
   startExit(hostId: string, now: number): void

@@ -30,6 +30,7 @@ export interface ShardView {
   hash: string
   size: number
   target: number
+  /** Oldest first. */
   mirrors: readonly MirrorView[]
 }
 
@@ -69,10 +70,15 @@ export function repairQueue(shards: Iterable<ShardView>, lastTried?: ReadonlyMap
   return { needs, unrepairable }
 }
 
-/** Mirrors that no longer count and are no longer needed: the shard has its target without them. */
+/**
+ * Mirrors the shard no longer needs: once it has its target in counted mirrors, every mirror that
+ * does not count, and counted ones beyond the target (a host that came back after its shards were
+ * repaired elsewhere). Of those, the ones that cannot serve now go first, then the newest (mirrors
+ * are listed oldest first), so a host that returns keeps what it already held elsewhere.
+ */
 export function droppableMirrors(s: ShardView): string[] {
-  let counted = 0
-  for (const m of s.mirrors) if (m.counted) counted++
-  if (counted < s.target) return []
-  return s.mirrors.filter((m) => !m.counted).map((m) => m.hostId)
+  const counted = s.mirrors.filter((m) => m.counted)
+  if (counted.length < s.target) return []
+  const extra = [...counted.filter((m) => !m.source), ...counted.filter((m) => m.source).reverse()].slice(0, counted.length - s.target)
+  return [...s.mirrors.filter((m) => !m.counted), ...extra].map((m) => m.hostId)
 }

@@ -124,19 +124,26 @@ async function copyTo(d: RepairDeps, hash: string, size: number, target: HostRec
   for (const source of sources) {
     const salts = Array.from({ length: REPAIR_SALTS }, freshSalt)
     const at = d.ctx.now()
+    // The source is credited before it serves (a heartbeat may report the bytes before the order
+    // returns), and the credit is taken back if the copy fails.
+    d.store.addEgressCredit(new Map([[source.id, size]]))
     try {
-      d.store.addEgressCredit(new Map([[source.id, size]]))
       const answer = await d.orders.send(target, { kind: 'replicate', hash, size, source: contactOf(source), token: d.ctx.tokens.get(hash, source.id), salts })
       const r = answer?.receipt
       if (!r || r.h !== hash || r.size !== size || r.host !== target.id || !verifyReceipt(publicKeyObject(target.publicKey), r)) {
         throw Object.assign(new Error('the receipt does not verify'), { code: 'XC_HOST_SIGNATURE' })
       }
-      d.store.addMirror(hash, target.id, d.ctx.now())
+      if (!d.store.addMirror(hash, target.id, d.ctx.now()) && !d.store.shardExists(hash)) {
+        // Collected while the copy was on its way: the new copy is garbage too.
+        d.store.queueDeletion(hash, target.id, d.ctx.now())
+        return false
+      }
       const pairs = digestsFor(salts, answer.digests)
       if (pairs.length > 0) d.store.addChallenges(hash, pairs, target.id, d.ctx.now())
       d.store.recordRepair({ hash, sourceId: source.id, targetId: target.id, size, at, ok: true, error: null })
       return true
     } catch (err) {
+      d.store.addEgressCredit(new Map([[source.id, -size]]))
       const code = (err as { code?: string }).code ?? toXError(err).code
       d.store.recordRepair({ hash, sourceId: source.id, targetId: target.id, size, at, ok: false, error: code })
       d.log.warn({ hash, source: source.id, target: target.id, err: String(err) }, 'repair copy failed')

@@ -10,8 +10,9 @@ export interface ShardMirrorsRow {
 
 export interface RepairStore {
   shardsWithMirrors(): ShardMirrorsRow[]
-  /** Records a mirror; false when it was already there. */
+  /** Records a mirror; false when it was already there or the shard is no longer known. */
   addMirror(hash: string, hostId: string, now: number): boolean
+  shardExists(hash: string): boolean
   /** Removes a mirror; returns what it was, for the earnings accrual of its last stretch. */
   removeMirror(hash: string, hostId: string): { size: number; storedAt: number } | undefined
   recordRepair(r: { hash: string; sourceId: string; targetId: string; size: number; at: number; ok: boolean; error: string | null }): void

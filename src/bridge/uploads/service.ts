@@ -143,19 +143,32 @@ export interface ReceiptsResult {
 
 /**
  * Verify and record receipts; the ones that do not verify are listed, not recorded. Challenges are
- * kept only for shards placed in this upload, and only up to MAX_CHALLENGES_PER_SHARD per shard.
+ * kept only for shards placed in this upload that a host has signed a receipt for (so the client
+ * sent the bytes: nobody can attach challenges to a shard it merely names), and only up to
+ * MAX_CHALLENGES_PER_SHARD per shard.
  */
 export function acceptReceipts(d: UploadDeps, userId: string, uploadId: string, receipts: readonly Receipt[], challenges: readonly ShardChallenges[] = []): ReceiptsResult {
   liveUpload(d, userId, uploadId)
   if (challenges.length > 0) {
     const placed = new Set(d.store.targetsOf(uploadId, challenges.map((c) => c.hash)).map((t) => t.hash))
-    const now = d.ctx.now()
     for (const c of challenges) {
       if (!placed.has(c.hash)) throw xerr('XC_BAD_REQUEST', `challenges for shard ${c.hash}, which this upload did not place`)
+    }
+  }
+  const result = recordReceipts(d, uploadId, receipts)
+  if (challenges.length > 0) {
+    const receipted = d.store.receiptHosts(uploadId, challenges.map((c) => c.hash))
+    const now = d.ctx.now()
+    for (const c of challenges) {
+      if ((receipted.get(c.hash) ?? []).length === 0) continue
       const room = MAX_CHALLENGES_PER_SHARD - d.store.challengeCount(c.hash)
       if (room > 0) d.store.addChallenges(c.hash, c.pairs.slice(0, room), 'client', now)
     }
   }
+  return result
+}
+
+function recordReceipts(d: UploadDeps, uploadId: string, receipts: readonly Receipt[]): ReceiptsResult {
   const targets = new Map(d.store.targetsOf(uploadId, [...new Set(receipts.map((r) => r.h))]).map((t) => [`${t.hash}/${t.hostId}`, t]))
   const hosts = new Map(d.store.hostsByIds([...new Set(receipts.map((r) => r.host))]).map((h) => [h.id, h]))
   const good: Receipt[] = []

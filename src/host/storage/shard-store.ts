@@ -285,6 +285,10 @@ export class ShardStore {
     }
     const dir = dirname(final)
     await rename(tmp, final)
+    // Stored as of now, not as of when the bytes were written: a delete order issued while this
+    // upload was on its way must not remove what the receipt is about to vouch for.
+    const now = new Date()
+    await utimes(final, now, now)
     await fsyncDir(dir)
     // A different size under the same name was a damaged copy that this one replaced.
     if (existing !== null) this.usedBytes -= existing

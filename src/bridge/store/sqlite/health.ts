@@ -52,9 +52,11 @@ export function sqliteAudits(db: Db): AuditStore {
 
 export function sqliteRepair(db: Db): RepairStore {
   const shards = db.prepare<[], { hash: string; size: number; target: number; regions: string | null; hosts: string | null }>(`
-    SELECT s.hash, s.size, s.target_mirrors AS target, s.regions, (SELECT json_group_array(host_id) FROM mirrors m WHERE m.hash = s.hash) AS hosts
+    SELECT s.hash, s.size, s.target_mirrors AS target, s.regions, (SELECT json_group_array(host_id) FROM (SELECT host_id FROM mirrors m WHERE m.hash = s.hash ORDER BY stored_at, host_id)) AS hosts
     FROM shards s`)
-  const add = db.prepare('INSERT OR IGNORE INTO mirrors (hash, host_id, stored_at) VALUES (?, ?, ?)')
+  // A shard GC forgot while a copy was on its way gets no mirror row (the caller deletes the copy).
+  const add = db.prepare('INSERT OR IGNORE INTO mirrors (hash, host_id, stored_at) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM shards WHERE hash = ?)')
+  const shardExists = db.prepare<[string], { n: number }>('SELECT 1 AS n FROM shards WHERE hash = ?')
   const find = db.prepare<[string, string], { size: number; storedAt: number }>(
     'SELECT s.size, m.stored_at AS storedAt FROM mirrors m JOIN shards s ON s.hash = m.hash WHERE m.hash = ? AND m.host_id = ?')
   const remove = db.prepare('DELETE FROM mirrors WHERE hash = ? AND host_id = ?')
@@ -71,7 +73,8 @@ export function sqliteRepair(db: Db): RepairStore {
         regions: r.regions === null ? null : (JSON.parse(r.regions) as string[]),
         hosts: r.hosts === null ? [] : (JSON.parse(r.hosts) as string[]),
       })),
-    addMirror: (hash, hostId, now) => add.run(hash, hostId, now).changes > 0,
+    addMirror: (hash, hostId, now) => add.run(hash, hostId, now, hash).changes > 0,
+    shardExists: (hash) => shardExists.get(hash) !== undefined,
     removeMirror(hash, hostId) {
       return db.transaction(() => {
         const row = find.get(hash, hostId)
@@ -112,6 +115,8 @@ export function sqliteGc(db: Db): GcStore {
     SELECT host_id, hash FROM (SELECT host_id, hash, ROW_NUMBER() OVER (PARTITION BY host_id ORDER BY queued_at) AS k FROM deletions) WHERE k <= ?`)
   const clear = db.prepare('DELETE FROM deletions WHERE host_id = ? AND hash = ?')
   const isMirror = db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM mirrors WHERE hash = ? AND host_id = ?')
+  const isTargeted = db.prepare<[string, string, number], { x: number }>(`
+    SELECT 1 AS x FROM upload_targets t JOIN uploads u ON u.id = t.upload_id WHERE t.hash = ? AND t.host_id = ? AND u.expires_at >= ? LIMIT 1`)
   const queued = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM deletions')
   return {
     dropRetiredVersions(before) {
@@ -158,7 +163,7 @@ export function sqliteGc(db: Db): GcStore {
         for (const h of hashes) clear.run(hostId, h)
       })()
     },
-    isWanted: (hash, hostId) => isMirror.get(hash, hostId) !== undefined,
+    isWanted: (hash, hostId, now) => isMirror.get(hash, hostId) !== undefined || isTargeted.get(hash, hostId, now) !== undefined,
     deletionsQueued: () => queued.get()!.n,
   }
 }

@@ -65,10 +65,14 @@ export function sqliteHosts(db: Db): HostStore {
   const setBanned = db.prepare('UPDATE hosts SET banned = ? WHERE id = ?')
   const startExit = db.prepare('UPDATE hosts SET exit_started_at = COALESCE(exit_started_at, ?) WHERE id = ?')
   const markExited = db.prepare('UPDATE hosts SET exited_at = COALESCE(exited_at, ?) WHERE id = ?')
-  const addCredit = db.prepare('UPDATE hosts SET egress_credit = egress_credit + ? WHERE id = ?')
-  const recordFailure = db.transaction((e: Parameters<HostStore['recordFailure']>[0]) => {
+  const addCredit = db.prepare('UPDATE hosts SET egress_credit = MAX(0, egress_credit + ?) WHERE id = ?')
+  const reportedLately = db.prepare<[string, number, string, string], { n: number }>(
+    "SELECT 1 AS n FROM host_events WHERE host_id = ? AND at >= ? AND kind = 'failure' AND hash = ? AND reporter_id = ? LIMIT 1")
+  const recordFailure = db.transaction((e: Parameters<HostStore['recordFailure']>[0], windowMs: number): boolean => {
+    if (reportedLately.get(e.hostId, e.at - windowMs, e.hash, e.reporterId)) return false
     insertEvent.run(e.hostId, e.at, 'failure', e.reason, e.hash, e.reporterId)
     addFailure.run(e.hostId)
+    return true
   })
   return {
     upsertHost(id, a, now) {
@@ -84,9 +88,7 @@ export function sqliteHosts(db: Db): HostStore {
     hostsByIds: (ids) => (ids.length === 0 ? [] : byIds.all(JSON.stringify(ids)).map(toHost)),
     hostsSeenSince: (since) => seenSince.all(since).map(toHost),
     allHosts: () => all.all().map(toHost),
-    recordFailure(e) {
-      recordFailure(e)
-    },
+    recordFailure: (e, windowMs) => recordFailure(e, windowMs),
     addSuccesses(hostId, n) {
       addSuccesses.run(n, hostId)
     },

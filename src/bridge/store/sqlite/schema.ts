@@ -220,9 +220,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
   CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
   `,
-  // 3: repair asks which hosts recently failed an audit of a shard, to keep the new copy off them.
+  // 3: repair asks which hosts recently failed an audit of a shard, to keep the new copy off them;
+  // GC asks whether a live upload still targets a (shard, host) before deleting it there.
   `
   CREATE INDEX audits_hash ON audits(hash, at);
+  CREATE INDEX upload_targets_hash ON upload_targets(hash, host_id);
   `,
 ]
 
