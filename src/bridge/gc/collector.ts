@@ -9,7 +9,7 @@
  * - nothing a current or recently retired version lists is deleted (the grace period covers
  *   clients still reading or editing on top of a version that just moved on);
  * - a queued deletion of a (shard, host) pair that is a mirror again, or that an open upload
- *   targets, is cancelled, and the host
+ *   placed there again after it was queued, is cancelled, and the host
  *   itself keeps a shard stored after the order was issued (see host routes/orders.ts);
  * - deletions for hosts that are away wait for them; for exited hosts they are dropped.
  */

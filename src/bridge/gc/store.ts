@@ -20,7 +20,7 @@ export interface GcStore {
   pendingDeletions(perHost: number): Map<string, string[]>
   clearDeletions(hostId: string, hashes: readonly string[]): void
   /** A mirror again (the same bytes stored anew): its queued deletion is void. */
-  /** A mirror again, or the target of an upload still open: not to be deleted there. */
+  /** A mirror again, or placed there again by an open upload since it was queued: not to be deleted. */
   isWanted(hash: string, hostId: string, now: number): boolean
   deletionsQueued(): number
 }

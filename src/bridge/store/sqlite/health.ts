@@ -115,8 +115,13 @@ export function sqliteGc(db: Db): GcStore {
     SELECT host_id, hash FROM (SELECT host_id, hash, ROW_NUMBER() OVER (PARTITION BY host_id ORDER BY queued_at) AS k FROM deletions) WHERE k <= ?`)
   const clear = db.prepare('DELETE FROM deletions WHERE host_id = ? AND hash = ?')
   const isMirror = db.prepare<[string, string], { x: number }>('SELECT 1 AS x FROM mirrors WHERE hash = ? AND host_id = ?')
-  const isTargeted = db.prepare<[string, string, number], { x: number }>(`
-    SELECT 1 AS x FROM upload_targets t JOIN uploads u ON u.id = t.upload_id WHERE t.hash = ? AND t.host_id = ? AND u.expires_at >= ? LIMIT 1`)
+  // Placed again, by an upload still open, since the deletion was queued (a client resuming the
+  // same shard in a new upload): the host is about to vouch for it again.
+  const isTargeted = db.prepare<{ hash: string; host: string; now: number }, { x: number }>(`
+    SELECT 1 AS x FROM upload_targets t JOIN uploads u ON u.id = t.upload_id
+    WHERE t.hash = @hash AND t.host_id = @host AND u.expires_at >= @now
+      AND t.placed_at >= COALESCE((SELECT queued_at FROM deletions d WHERE d.hash = @hash AND d.host_id = @host), 0)
+    LIMIT 1`)
   const queued = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM deletions')
   return {
     dropRetiredVersions(before) {
@@ -163,7 +168,7 @@ export function sqliteGc(db: Db): GcStore {
         for (const h of hashes) clear.run(hostId, h)
       })()
     },
-    isWanted: (hash, hostId, now) => isMirror.get(hash, hostId) !== undefined || isTargeted.get(hash, hostId, now) !== undefined,
+    isWanted: (hash, hostId, now) => isMirror.get(hash, hostId) !== undefined || isTargeted.get({ hash, host: hostId, now }) !== undefined,
     deletionsQueued: () => queued.get()!.n,
   }
 }
