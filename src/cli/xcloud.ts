@@ -129,6 +129,8 @@ program.command('mount')
   .action(action(async (mountpoint: string, o: { cacheShards: number; drain: number; writeBackDelay: number; stopWithParent?: number }) => {
     if (o.cacheShards < 4 || o.cacheShards > 4096) throw new XError('XC_USAGE', '--cache-shards must be 4..4096')
     if (o.writeBackDelay < 0 || o.writeBackDelay > 3_600_000) throw new XError('XC_USAGE', '--write-back-delay must be 0..3600000 ms')
+    // Before fuse-native loads: a missing libfuse gets the install command, not a linker error.
+    await (await import('../client/fuse/preflight.js')).requireFuse()
     const { Daemon, runningDaemon } = await import('../client/daemon/daemon.js')
     let other = runningDaemon(home())
     // A daemon that was just killed takes a moment to go away.

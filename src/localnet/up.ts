@@ -15,6 +15,7 @@ import { writeFileAtomic } from '../client/session/home.js'
 import { spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { requireFuse } from '../client/fuse/preflight.js'
 import { XError } from '../shared/errors.js'
 import { programArgv } from '../shared/node-flags.js'
 import { LocalNet, stopProcess } from './localnet.js'
@@ -35,6 +36,8 @@ export interface Up {
 const EMAIL = 'me@xcloud.local'
 
 export async function up(opts: UpOptions): Promise<Up> {
+  // Fail before starting anything when the drive could not be mounted.
+  await requireFuse()
   const dir = path.resolve(opts.dir)
   await mkdir(dir, { recursive: true, mode: 0o700 })
   let bridgeListen = '127.0.0.1:0'

@@ -81,6 +81,7 @@ export const ERRORS = {
   XC_CONFIG: { status: 400, retryable: false, message: 'invalid configuration' },
   XC_LOCAL_IO: { status: 500, retryable: false, message: 'local I/O error' },
   XC_MOUNT: { status: 500, retryable: false, message: 'mount failed' },
+  XC_FUSE_MISSING: { status: 500, retryable: false, message: 'FUSE (libfuse 2, /dev/fuse) is not available on this machine' },
   XC_INTERNAL: { status: 500, retryable: false, message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>
 
