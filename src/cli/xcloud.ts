@@ -2,6 +2,9 @@
 /** `xcloud`: the drive's command line (argument parsing only; the work is in src/client). */
 import { Command, CommanderError, Option } from 'commander'
 import { stat } from 'node:fs/promises'
+import path from 'node:path'
+import pino from 'pino'
+import { LOG_LEVELS } from '../client/session/config.js'
 import { XCloudClient } from '../client/client.js'
 import { loginAccount, registerAccount } from '../client/session/account.js'
 import { resolveHome, saveCredentials } from '../client/session/home.js'
@@ -13,7 +16,8 @@ const program = new Command()
 program
   .name('xcloud')
   .description('X Cloud: an encrypted, decentralized cloud drive')
-  .option('--home <dir>', 'client state folder (default: $XCLOUD_HOME or the XDG config folder)')
+  .option('--home <dir>', 'client state folder (default: $XCLOUD_HOME or the XDG config folder, ~/.config/xcloud)')
+  .addOption(new Option('--log-level <level>', 'log level of the mount daemon (default: setting logLevel, info)').choices(LOG_LEVELS))
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(str) })
 
@@ -120,15 +124,24 @@ program.command('rm')
   }))
 
 program.command('mount')
-  .description('mount the drive at MOUNTPOINT and keep it in sync (foreground; Ctrl-C unmounts)')
-  .argument('<mountpoint>', 'an empty folder')
-  .option('--cache-shards <n>', 'plaintext shards (2 MiB each) kept in memory for reads', parseIntOption('--cache-shards'), 24)
-  .option('--drain <seconds>', 'how long stopping may push pending uploads before unmounting', parseIntOption('--drain'), 30)
-  .option('--write-back-delay <ms>', 'how long a closed file waits before its upload starts', parseIntOption('--write-back-delay'), 2000)
+  .description('mount the drive and keep it in sync (foreground; Ctrl-C pushes pending uploads, then unmounts)')
+  .argument('[mountpoint]', 'an empty folder (default: the mountpoint setting, ~/XCloud)')
+  .option('--cache-shards <n>', 'plaintext shards (2 MiB each) kept in memory for reads (default: setting cacheShards, 24)', parseIntOption('--cache-shards'))
+  .option('--drain <seconds>', 'how long stopping may push pending uploads before unmounting (default: setting drainSeconds, 30)', parseIntOption('--drain'))
+  .option('--write-back-delay <ms>', 'how long a closed file waits before its upload starts (default: setting writeBackDelayMs, 2000)', parseIntOption('--write-back-delay'))
   .addOption(new Option(STOP_WITH_PARENT_FLAG, 'stop when that process ends').argParser(parseIntOption('--stop-with-parent')).hideHelp())
-  .action(action(async (mountpoint: string, o: { cacheShards: number; drain: number; writeBackDelay: number; stopWithParent?: number }) => {
-    if (o.cacheShards < 4 || o.cacheShards > 4096) throw new XError('XC_USAGE', '--cache-shards must be 4..4096')
-    if (o.writeBackDelay < 0 || o.writeBackDelay > 3_600_000) throw new XError('XC_USAGE', '--write-back-delay must be 0..3600000 ms')
+  .action(action(async (mountArg: string | undefined, o: { cacheShards?: number; drain?: number; writeBackDelay?: number; stopWithParent?: number }) => {
+    const { loadConfig, parseConfigValue } = await import('../client/session/config.js')
+    const { config } = await loadConfig(home())
+    // Flags beat the settings file; both go through the same checks.
+    const flag = (key: 'cacheShards' | 'drainSeconds' | 'writeBackDelayMs', name: string, v: number | undefined): number => {
+      if (v === undefined) return config[key]
+      try { return parseConfigValue(key, v, name) as number } catch (err) { throw new XError('XC_USAGE', (err as Error).message) }
+    }
+    const cacheShards = flag('cacheShards', '--cache-shards', o.cacheShards)
+    const drainSeconds = flag('drainSeconds', '--drain', o.drain)
+    const writeBackDelayMs = flag('writeBackDelayMs', '--write-back-delay', o.writeBackDelay)
+    const mountpoint = mountArg ?? config.mountpoint
     // Before fuse-native loads: a missing libfuse gets the install command, not a linker error.
     await (await import('../client/fuse/preflight.js')).requireFuse()
     const { Daemon, runningDaemon } = await import('../client/daemon/daemon.js')
@@ -139,18 +152,56 @@ program.command('mount')
       other = runningDaemon(home())
     }
     if (other) throw new XError('XC_USAGE', `this home is already mounted at ${other.mountpoint} (pid ${other.pid})`)
+    const logger = pino({ level: program.opts<{ logLevel?: string }>().logLevel ?? config.logLevel, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }))
     const log = (msg: string, err?: unknown): void => {
-      process.stderr.write(`${new Date().toISOString()} ${msg}${err ? `: ${err instanceof Error ? err.message : String(err)}` : ''}\n`)
+      if (err === undefined) logger.warn(msg)
+      else logger.warn({ err: err instanceof Error ? { message: err.message, code: (err as { code?: unknown }).code } : String(err) }, msg)
     }
-    const daemon = await Daemon.start({ home: home(), mountpoint, cacheShards: o.cacheShards, drainMs: o.drain * 1000, writeBackDelayMs: o.writeBackDelay, log })
+    const daemon = await Daemon.start({ home: home(), mountpoint, cacheShards, drainMs: drainSeconds * 1000, writeBackDelayMs, log })
+    logger.info({ mountpoint: daemon.opts.mountpoint, home: home() }, 'mounted')
     process.stdout.write(`mounted ${daemon.opts.mountpoint}\n`)
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve)
       process.once('SIGTERM', resolve)
       stopWithParent(o.stopWithParent, resolve)
     })
+    logger.info('stopping: pushing pending uploads, then unmounting')
     await daemon.stop()
+    logger.info('unmounted')
     process.stdout.write('unmounted\n')
+  }))
+
+const configCmd = program.command('config')
+  .description('show the settings of this home (HOME/config.json) with where each value comes from')
+  .option('--json', 'print JSON')
+  .action(action(async (o: { json?: boolean }) => {
+    const { CONFIG_KEYS, CONFIG_FILE, loadConfig } = await import('../client/session/config.js')
+    const { config, fromFile } = await loadConfig(home())
+    const rows = Object.entries(CONFIG_KEYS).map(([key, spec]) => ({
+      key, value: config[key as keyof typeof config], source: key in fromFile ? 'file' : 'default', doc: spec.doc,
+    }))
+    if (o.json) { process.stdout.write(JSON.stringify({ file: path.join(home(), CONFIG_FILE), settings: rows }, null, 2) + '\n'); return }
+    process.stdout.write(`# ${path.join(home(), CONFIG_FILE)}\n`)
+    for (const r of rows) process.stdout.write(`${r.key.padEnd(17)} ${String(r.value).padEnd(24)} (${r.source})  ${r.doc}\n`)
+  }))
+configCmd.command('set')
+  .description('set one setting (see `xcloud config` for the keys)')
+  .argument('<key>', 'setting name')
+  .argument('<value>', 'new value')
+  .action(action(async (key: string, value: string) => {
+    const { parseConfigValue, updateConfigFile } = await import('../client/session/config.js')
+    try { parseConfigValue(key, value, 'xcloud config set') } catch (err) { throw new XError('XC_USAGE', (err as Error).message) }
+    const file = await updateConfigFile(home(), key, value)
+    process.stdout.write(`${key} = ${String(file[key as keyof typeof file])}\n`)
+  }))
+configCmd.command('unset')
+  .description('remove one setting from the file (its default applies again)')
+  .argument('<key>', 'setting name')
+  .action(action(async (key: string) => {
+    const { isConfigKey, updateConfigFile } = await import('../client/session/config.js')
+    if (!isConfigKey(key)) throw new XError('XC_USAGE', `unknown setting "${key}"; \`xcloud config\` lists them`)
+    await updateConfigFile(home(), key, undefined)
+    process.stdout.write(`${key} unset\n`)
   }))
 
 program.command('unmount')
