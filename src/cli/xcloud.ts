@@ -239,7 +239,8 @@ program.command('up')
   .action(action(async (o: { hosts: number; dir: string; mount: string }) => {
     if (o.hosts < 1 || o.hosts > 64) throw new XError('XC_USAGE', '--hosts must be 1..64')
     const { up } = await import('../localnet/up.js')
-    const running = await up({ ...o, log: (line) => process.stdout.write(line + '\n') })
+    const logLevel = program.opts<{ logLevel?: string }>().logLevel
+    const running = await up({ ...o, ...(logLevel ? { logLevel } : {}), log: (line) => process.stdout.write(line + '\n') })
     process.stdout.write('X Cloud is up. Press Ctrl-C to stop.\n')
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve)

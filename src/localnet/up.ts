@@ -17,13 +17,15 @@ import { mkdirSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { requireFuse } from '../client/fuse/preflight.js'
 import { XError } from '../shared/errors.js'
-import { programArgv } from '../shared/node-flags.js'
+import { programArgv, programPath } from '../shared/node-flags.js'
 import { LocalNet, stopProcess } from './localnet.js'
 
 export interface UpOptions {
   dir: string
   hosts: number
   mount: string
+  /** The mount daemon's log level (default warn). */
+  logLevel?: string
   log: (line: string) => void
 }
 
@@ -39,6 +41,9 @@ export async function up(opts: UpOptions): Promise<Up> {
   // Fail before starting anything when the drive could not be mounted.
   await requireFuse()
   const dir = path.resolve(opts.dir)
+  const { runningDaemon } = await import('../client/daemon/daemon.js')
+  const other = runningDaemon(path.join(dir, 'client'))
+  if (other) throw new XError('XC_USAGE', `X Cloud is already up from ${dir} (its drive is mounted at ${other.mountpoint} by pid ${other.pid}); stop that one first`)
   await mkdir(dir, { recursive: true, mode: 0o700 })
   let bridgeListen = '127.0.0.1:0'
   const urlFile = path.join(dir, 'bridge', 'url')
@@ -65,7 +70,8 @@ export async function up(opts: UpOptions): Promise<Up> {
   opts.log(`client   --home ${home}`)
   const mountpoint = path.resolve(opts.mount)
   mkdirSync(mountpoint, { recursive: true })
-  const daemon = spawn(process.execPath, programArgv('xcloud', ['--home', home, 'mount', mountpoint, '--stop-with-parent', String(process.pid)]), { stdio: ['ignore', 'pipe', 'inherit'] })
+  // The daemon's info lines would bury the summary below; warnings and errors still show.
+  const daemon = spawn(process.execPath, programArgv('xcloud', ['--home', home, '--log-level', opts.logLevel ?? 'warn', 'mount', mountpoint, '--stop-with-parent', String(process.pid)]), { stdio: ['ignore', 'pipe', 'inherit'] })
   try {
     await new Promise<void>((resolve, reject) => {
       createInterface({ input: daemon.stdout! }).once('line', (line) => (line.startsWith('mounted ') ? resolve() : reject(new XError('XC_MOUNT', line))))
@@ -75,7 +81,8 @@ export async function up(opts: UpOptions): Promise<Up> {
     await net.close()
     throw err
   }
-  opts.log(`drive    ${mountpoint}  (xcloud mount, pid ${daemon.pid}; status: node dist/src/cli/xcloud.js --home ${home} status)`)
+  const cli = path.relative(process.cwd(), programPath('xcloud'))
+  opts.log(`drive    ${mountpoint}  (xcloud mount, pid ${daemon.pid}; status: node ${cli.startsWith('..') ? programPath('xcloud') : cli} --home ${home} status)`)
   opts.log(`try:     cp README.md ${mountpoint}/ && ls -l ${mountpoint}`)
   return {
     net,

@@ -105,6 +105,10 @@ t.test('xcloud up: write through the drive, Ctrl-C, run again, same files', asyn
   t.equal(out1.match(/^host \d+ +https:\/\/127\.0\.0\.1:\d+/gm)?.length, 4, 'and each of the 4 hosts')
   t.ok(out1.includes(`drive    ${drive}`), 'and where the drive is')
   t.ok(mounted(drive), 'the drive is mounted at ./XCloud')
+  const again = startUp(root, ['--hosts', '4'])
+  runs.push(again)
+  t.equal(await again.exited, 2, 'a second `up` from the same folder is refused')
+  t.match(again.stderr(), /^error XC_USAGE: X Cloud is already up from /)
 
   await sh(`printf 'hello from up\\n' > XCloud/hello.txt && mkdir -p XCloud/docs/deep && head -c 5000000 /dev/urandom > big.src && cp big.src XCloud/docs/deep/big.bin && cp big.src XCloud/docs/copy.bin`, { cwd: root })
   t.equal((await sh('cat XCloud/hello.txt', { cwd: root })).stdout, 'hello from up\n', 'read back through the mount')
