@@ -101,3 +101,10 @@ t.test('xcloud config: documented keys, file and flags, bad values', async (t) =
   const flag = await run('xcloud', ['mount', path.join(home, 'mnt'), '--cache-shards', '5000'], env)
   t.equal(flag.code, 2, 'a bad flag value exits 2')
 })
+
+t.test('docs/config.md documents every xcloud setting', async (t) => {
+  const { CONFIG_KEYS } = await import('../../src/client/session/config.js')
+  const { readFileSync } = await import('node:fs')
+  const doc = readFileSync(new URL('../../../docs/config.md', import.meta.url), 'utf8')
+  for (const key of Object.keys(CONFIG_KEYS)) t.match(doc, new RegExp(`\\| \`${key}\` \\|`), `${key} has a row`)
+})
