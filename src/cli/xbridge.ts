@@ -9,8 +9,10 @@ import { isLoopback, parseDuration, parseListen } from '../shared/units.js'
 import { addUser, ledgerOf, listHosts, listShards, networkStats, openAdminStore, setHostApproval, setUserRegions } from '../bridge/admin/admin.js'
 import { loadBridgeConfig } from '../bridge/earnings/prices.js'
 import { join } from 'node:path'
-import { hostsTable, ledgerTable, shardsTable, statsTable } from '../bridge/admin/format.js'
-import { DEFAULT_AUDIT_INTERVAL_MS, DEFAULT_GC_GRACE_MS, DEFAULT_OFFLINE_AFTER_MS, DEFAULT_REPAIR_INTERVAL_MS, startBridge } from '../bridge/server.js'
+import { hostsTable, ledgerTable, shardsTable, statsText } from '../bridge/admin/format.js'
+import {
+  DEFAULT_AUDIT_INTERVAL_MS, DEFAULT_GC_GRACE_MS, DEFAULT_OFFLINE_AFTER_MS, DEFAULT_REPAIR_INTERVAL_MS, DEFAULT_REPAIRS_PER_ROUND, startBridge,
+} from '../bridge/server.js'
 import { action, EXIT_USAGE, fail, parseIntOption, readSecret, STOP_WITH_PARENT_FLAG, stopWithParent } from './common.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -192,12 +194,12 @@ shards.command('list')
   }))
 
 admin.command('stats')
-  .description('counts of users, hosts, shards, files and bytes')
-  .option('--json', 'machine-readable output')
+  .description('the network at a glance: hosts by state, capacity and use, shards under target, repair queue, audit pass rate')
+  .option('--json', 'machine-readable output (the stable interface for scripts)')
   .action(action(async (_o: unknown, cmd: Command) => {
     const o = adminOpts(cmd)
-    const stats = await withStore(o.data, (store) => networkStats(store, Date.now(), o.offlineAfter))
-    print(!!o.json, stats, () => statsTable(stats))
+    const stats = await withStore(o.data, (store) => networkStats(store, Date.now(), o.offlineAfter, DEFAULT_REPAIRS_PER_ROUND))
+    print(!!o.json, stats, () => statsText(stats))
   }))
 
 program.parseAsync(process.argv).catch((err: unknown) => fail(err))

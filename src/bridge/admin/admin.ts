@@ -1,21 +1,24 @@
 /**
- * The operator's view of a bridge's data folder: add accounts, list hosts and shards, count
- * things. Works on the same database while `xbridge serve` runs (SQLite WAL).
+ * The operator's view of a bridge's data folder: add accounts, list hosts and shards, the network
+ * at a glance (stats.ts). Works on the same database while `xbridge serve` runs (SQLite WAL).
  */
 import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { xerr } from '../../shared/errors.js'
 import { defaultKdfParams, derivePasswordKeys, generateMasterKey, masterKeyToPhrase, wrapKey } from '../../shared/crypto/index.js'
 import { createAccount } from '../auth/accounts.js'
+import type { AuditStore } from '../audit/store.js'
 import type { HostState } from '../../shared/protocol.js'
 import { earningsOf } from '../earnings/service.js'
 import type { LedgerEntry } from '../earnings/store.js'
 import type { Prices } from '../earnings/prices.js'
 import { hostState, isOnline, reputationOf } from '../hosts/health.js'
-import type { HostRecord } from '../hosts/store.js'
+import type { HostRecord, HostStore } from '../hosts/store.js'
+import type { RepairStore } from '../repair/store.js'
 import type { ShardSummary } from '../shards/store.js'
 import { openSqliteStore, type BridgeStore } from '../store/sqlite/index.js'
-import type { NetworkStats } from './store.js'
+import { composeStats, hostTotals, RECENT_MS, shardTotals, type NetworkStats } from './stats.js'
+import type { StatsStore } from './store.js'
 
 /** The master key is wrapped under this associated data, exactly as client registration does. */
 export const MASTER_KEY_AAD = 'xc-mk-v1'
@@ -72,8 +75,23 @@ export function listShards(store: BridgeStore): ShardSummary[] {
   return store.listShards()
 }
 
-export function networkStats(store: BridgeStore, now: number, offlineAfterMs: number): NetworkStats {
-  return store.stats(now - offlineAfterMs)
+export type NetworkStatsStore = StatsStore & Pick<HostStore, 'allHosts'> & Pick<AuditStore, 'auditCounts'> & Pick<RepairStore, 'repairsSince'>
+
+/**
+ * Hosts are judged here with the chores' own rules; shards are only grouped by the store. The
+ * reads are not one snapshot (a chore may move a mirror in between): fine for a glance.
+ * `repairsPerRound` is the repair chore's cap, for how much of the queue the next round takes.
+ */
+export function networkStats(store: NetworkStatsStore, now: number, offlineAfterMs: number, repairsPerRound?: number): NetworkStats {
+  const hosts = hostTotals(store.allHosts(), now, offlineAfterMs)
+  return composeStats({
+    at: now,
+    counts: store.statsCounts(),
+    hosts,
+    shards: shardTotals(store.shardHealth(hosts.counted, hosts.sources), repairsPerRound),
+    recentAudits: store.auditCounts(now - RECENT_MS),
+    recentRepairs: store.repairsSince(now - RECENT_MS),
+  })
 }
 
 /** A host by full id or unique prefix (at least 8 hex characters). */

@@ -2,7 +2,7 @@
 import { formatBytes } from '../../shared/units.js'
 import type { ShardSummary } from '../shards/store.js'
 import type { HostRow, LedgerSummary } from './admin.js'
-import type { NetworkStats } from './store.js'
+import { HOST_STATES, type NetworkStats } from './stats.js'
 
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
@@ -29,12 +29,40 @@ export function shardsTable(rows: readonly ShardSummary[]): string {
   return table(['HASH', 'SIZE', 'MIRRORS', 'HOSTS'], rows.map((s) => [s.hash, formatBytes(s.size), String(s.hosts.length), s.hosts.map((h) => h.slice(0, 12)).join(',')]))
 }
 
-export function statsTable(s: NetworkStats): string {
-  return table(['WHAT', 'VALUE'], [
-    ['users', String(s.users)], ['hosts', String(s.hosts)], ['hosts online', String(s.hostsOnline)],
-    ['shards', String(s.shards)], ['shards under target', String(s.shardsUnderTarget)],
-    ['bytes stored', formatBytes(s.bytesStored)], ['files', String(s.files)], ['versions', String(s.versions)],
-  ])
+/** The network at a glance: a few labelled sections, one idea per line. */
+export function statsText(s: NetworkStats): string {
+  const pct = (r: number | null): string => (r === null ? 'n/a' : `${(r * 100).toFixed(1)}%`)
+  const when = (at: number | null): string => (at === null ? 'never' : ago(at, s.at))
+  const count = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`
+  const { hostApproval: ap, capacity: c, data: d, repair: r, audits: a } = s
+  const sections: Array<[string, string[]]> = [
+    ['hosts', [
+      `${s.hosts} known: ${HOST_STATES.map((k) => `${s.hostsByState[k]} ${k}`).join(', ')}`,
+      `${s.hostsOnline} with a recent heartbeat; ${ap.approved} approved, ${ap.pending} pending approval, ${ap.banned} banned`,
+    ]],
+    ['capacity', [
+      `${formatBytes(c.offered)} offered, ${formatBytes(c.offeredOnline)} of it by online hosts`,
+      `${formatBytes(c.used)} used on hosts (${pct(c.usedRatio)} of offered)`,
+    ]],
+    ['data', [
+      `${count(s.users, 'user')}, ${count(s.files, 'file')} (${formatBytes(d.fileBytes)}), ${count(s.versions, 'version')}`,
+      `${count(s.shards, 'shard')} (${formatBytes(d.shardBytes)}), ${formatBytes(d.storedBytes)} stored with mirrors`
+        + (d.mirrorFactor === null ? '' : ` (x${d.mirrorFactor.toFixed(2)})`),
+    ]],
+    ['shards', [
+      `${s.shardsUnderTarget} under target, ${r.atRisk} at risk (${r.oneCounted} with one counted mirror, ${r.noneCounted} with none)`,
+    ]],
+    ['repair', [
+      `${r.queued} queued (the next round takes ${r.nextRound}), ${r.unrepairable} unrepairable for now (no mirror reachable)`,
+      `last 24h: ${r.last24h.ok} copied (${formatBytes(r.last24h.bytes)}), ${r.last24h.failed} failed; last attempt ${when(r.lastAt)}`,
+    ]],
+    ['audits', [
+      `pass rate ${pct(a.passRate)} (${a.passed} passed, ${a.failed} failed, all time)`,
+      `last 24h: ${pct(a.last24h.passRate)} (${a.last24h.passed} passed, ${a.last24h.failed} failed, ${a.last24h.inconclusive} inconclusive); last audit ${when(a.lastAt)}`,
+    ]],
+  ]
+  const width = Math.max(...sections.map(([label]) => label.length)) + 2
+  return sections.flatMap(([label, lines]) => lines.map((l, i) => (i === 0 ? label : '').padEnd(width) + l)).join('\n') + '\n'
 }
 
 export function ledgerTable(rows: readonly LedgerSummary[]): string {
