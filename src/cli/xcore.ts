@@ -8,6 +8,7 @@
 import { STOP_WITH_PARENT_FLAG, parseIntOption, stopWithParent } from './common.js'
 import { Command, CommanderError, Option } from 'commander'
 import { XError, toXError } from '../shared/errors.js'
+import { DEFAULT_DASHBOARD, parseDashboardAddress } from '../host/dashboard/address.js'
 import { parseSchedule } from '../shared/schedule.js'
 import { formatBytes, parseDuration, parseListen, parseRate, parseSize } from '../shared/units.js'
 
@@ -64,17 +65,24 @@ program
 
 program
   .command('serve')
-  .description('serve shards over HTTPS and report to the bridge')
+  .description('serve shards over HTTPS, report to the bridge, and show a local web dashboard')
   .requiredOption('--data <dir>', 'host data folder')
   .option('--heartbeat <duration>', 'heartbeat interval, e.g. 30s (default: the bridge\'s hint, else 30s)')
+  .option('--dashboard <host:port|off>', 'where to serve the web dashboard: a loopback address only (127.0.0.1, [::1], localhost; port 0 picks a free one), or off', DEFAULT_DASHBOARD)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
   .addOption(new Option(STOP_WITH_PARENT_FLAG, 'stop when that process ends').argParser(parseIntOption('--stop-with-parent')).hideHelp())
-  .action(async (o: { data: string; heartbeat?: string; logLevel: string; stopWithParent?: number }) => {
+  .addHelpText('after', `
+Output: the first line is \`listening <url>\` (the shard server), the second \`dashboard <url>\`
+(or \`dashboard off\`); both URLs are also in DATA/url and DATA/dashboard-url while it runs.
+The dashboard shows status, uptime, speeds, earnings, capacity used, shards and a traffic chart;
+it answers only on this machine.`)
+  .action(async (o: { data: string; heartbeat?: string; dashboard: string; logLevel: string; stopWithParent?: number }) => {
     const heartbeatMs = o.heartbeat === undefined ? undefined : usage(() => parseDuration(o.heartbeat!, 'heartbeat interval'))
     if (heartbeatMs !== undefined && heartbeatMs < 100) throw new UsageError('heartbeat interval must be at least 100ms')
+    usage(() => parseDashboardAddress(o.dashboard))
     const { startHost } = await import('../host/server.js')
-    const host = await startHost({ dataDir: o.data, logLevel: o.logLevel, ...(heartbeatMs !== undefined ? { heartbeatMs } : {}) })
-    process.stdout.write(`listening ${host.url}\n`)
+    const host = await startHost({ dataDir: o.data, logLevel: o.logLevel, dashboard: o.dashboard, ...(heartbeatMs !== undefined ? { heartbeatMs } : {}) })
+    process.stdout.write(`listening ${host.url}\ndashboard ${host.dashboardUrl ?? 'off'}\n`)
     let stopping = false
     const stop = (): void => {
       if (stopping) return
@@ -94,9 +102,9 @@ program
 
 program
   .command('status')
-  .description('show this host: what it holds, whether it runs, its speeds, and what the bridge says (state, earnings)')
+  .description('show this host: what it holds, whether it runs (and its dashboard URL), its speeds, and what the bridge says (state, earnings)')
   .requiredOption('--data <dir>', 'host data folder')
-  .option('--json', 'print JSON')
+  .option('--json', 'print JSON (the object the web dashboard shows, from its GET /api/status)')
   .action(async (o: { data: string; json?: boolean }) => {
     const [{ readHostStatus }, { statusLines }] = await Promise.all([import('../host/status.js'), import('../host/status-text.js')])
     const s = await readHostStatus(o.data)

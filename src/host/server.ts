@@ -24,7 +24,8 @@
  *
  * Layout: config.ts (data folder), settings.ts (`xcore config`), live-config.ts, init.ts, tls/
  * (certificate), storage/ (shards on disk), bandwidth/ (token bucket, throttling), routes/ (HTTP),
- * orders/ (what orders do), bridge/ (announce, heartbeat, exit), status*.ts (local dashboard).
+ * orders/ (what orders do), bridge/ (announce, heartbeat, exit), status*.ts (`xcore status`),
+ * dashboard/ (the local web dashboard on a loopback port, closed with the host).
  */
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
@@ -42,6 +43,9 @@ import { startBridgeLink, type BridgeLink } from './bridge/announce.js'
 import { RateLimit } from './bandwidth/rate-limit.js'
 import { TrafficCounter } from './bandwidth/throttle.js'
 import { hostPaths, loadConfig, type HostConfig } from './config.js'
+import { parseDashboardAddress } from './dashboard/address.js'
+import { removeDashboardUrl } from './dashboard/url-file.js'
+import { startDashboard, type RunningDashboard } from './dashboard/server.js'
 import { LiveConfig } from './live-config.js'
 import { registerOrderRoutes } from './routes/orders.js'
 import { registerPingRoute } from './routes/ping.js'
@@ -56,6 +60,8 @@ export interface StartHostOptions {
   heartbeatMs?: number
   /** pino level; default 'warn'. */
   logLevel?: string
+  /** Where to serve the local web dashboard: a loopback `HOST:PORT` (port 0: any free one), or 'off' (the default here). */
+  dashboard?: string
 }
 
 export interface RunningHost {
@@ -65,6 +71,8 @@ export interface RunningHost {
   /** SHA-256 certificate fingerprint, `AB:CD:…`. */
   fingerprint: string
   certPem: string
+  /** http://127.0.0.1:PORT of the local web dashboard, or null when it is off. */
+  dashboardUrl: string | null
   /** Stop accepting, let transfers in flight finish (up to ~5 s), stop talking to the bridge. */
   close(): Promise<void>
 }
@@ -73,6 +81,8 @@ export interface RunningHost {
 const CLOSE_GRACE_MS = 5000
 
 export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
+  // Checked before anything starts: a non-loopback dashboard is refused (XC_USAGE), never served.
+  const dashboardAddress = parseDashboardAddress(opts.dashboard ?? 'off')
   const paths = hostPaths(opts.dataDir)
   const config = await loadConfig(opts.dataDir)
   const [keyPem, certPem] = await Promise.all([readFile(paths.tlsKey, 'utf8'), readFile(paths.tlsCert, 'utf8')])
@@ -97,8 +107,9 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
   registerShardRoutes(app, { store, hostId, hostKey, bridgeKey, inLimit, outLimit, traffic, requireOnline })
   registerOrderRoutes(app, { store, hostId, hostKey, bridgeKey, inLimit, traffic, requireOnline, guard: new ReplayGuard(startedAtMs) })
 
-  // A stale url file from an earlier run would point readers at a dead port.
+  // Stale url files from an earlier run would point readers at dead ports.
   await rm(paths.url, { force: true })
+  await removeDashboardUrl(opts.dataDir)
   const listen = parseListen(config.listen)
   await app.listen({ host: listen.host, port: listen.port })
   const address = app.server.address()
@@ -172,9 +183,11 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
     (err) => app.log.warn({ err: String(err) }, 'writing status.json failed'),
   )
 
+  let dashboard: RunningDashboard | null = null
   let closing: Promise<void> | undefined
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      await dashboard?.close()
       link.stop()
       live.stop()
       const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS)
@@ -192,7 +205,21 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
       }
     })())
 
-  return { url, hostId, fingerprint, certPem, close }
+  if (dashboardAddress) {
+    try {
+      dashboard = await startDashboard({
+        dataDir: opts.dataDir,
+        address: dashboardAddress,
+        shards: () => ({ used: store.used, count: store.count }),
+        onError: (err) => app.log.error({ err }, 'dashboard request failed'),
+      })
+    } catch (err) {
+      await close()
+      throw err
+    }
+  }
+
+  return { url, hostId, fingerprint, certPem, dashboardUrl: dashboard?.url ?? null, close }
 }
 
 function createApp(o: { keyPem: string; certPem: string; logLevel: string }): FastifyInstance {

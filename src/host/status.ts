@@ -7,14 +7,19 @@
  *   earnings per week, month, year and all time.
  * A bridge that cannot be reached never fails the command: the local figures are shown with the
  * error's code (`bridge: null`, `bridgeError`).
+ *
+ * The running host's web dashboard (dashboard/) serves this same object; it passes its own
+ * sources: the shard store's in-memory totals instead of a scan of shards/, and a cached bridge
+ * answer so a page that polls does not turn into a query to the bridge per poll.
  */
 import { readFile } from 'node:fs/promises'
 import { toXError, type ErrorCode } from '../shared/errors.js'
 import type { HostSelf, HostState } from '../shared/protocol.js'
 import { hostIdOf } from '../shared/tokens.js'
 import { fetchHostSelf } from './bridge/self.js'
-import { hostPaths, loadConfig } from './config.js'
-import type { HostStatusFile } from './status-file.js'
+import { hostPaths, loadConfig, type HostConfig } from './config.js'
+import { readDashboardUrl } from './dashboard/url-file.js'
+import type { HostStatusFile, TrafficSample } from './status-file.js'
 import { scanShards } from './storage/shard-store.js'
 
 export const BRIDGE_STATUS_TIMEOUT_MS = 5000
@@ -23,6 +28,8 @@ export interface HostStatus {
   hostId: string
   /** URL of the running server, or null when it is not running. */
   url: string | null
+  /** URL of the running server's local web dashboard, or null when it is not running or off. */
+  dashboardUrl: string | null
   /** The bridge's URL, from config.json. */
   bridgeUrl: string
   region: string
@@ -45,27 +52,54 @@ export interface HostStatus {
   /** What the bridge says (earnings, reputation, audits), or null when it could not be asked. */
   bridge: HostSelf | null
   bridgeError: { code: ErrorCode; message: string } | null
+  /**
+   * Cumulative traffic samples of the running host, oldest first: one a minute for at most 24 h,
+   * then the latest (status-file.ts); the dashboard's chart. Empty when it is not running. Last,
+   * so the long list does not come between the figures in `--json`.
+   */
+  history: TrafficSample[]
 }
 
-export async function readHostStatus(dataDir: string, opts: { bridgeTimeoutMs?: number } = {}): Promise<HostStatus> {
+/** The bridge's word on this host, or why there is none. */
+export interface BridgeAnswer {
+  self: HostSelf | null
+  error: { code: ErrorCode; message: string } | null
+}
+
+/** Ask the bridge about this host; never throws: a failure is the answer's `error`. */
+export function askBridge(config: HostConfig, timeoutMs = BRIDGE_STATUS_TIMEOUT_MS): Promise<BridgeAnswer> {
+  return fetchHostSelf(config, AbortSignal.timeout(timeoutMs)).then(
+    (self) => ({ self, error: null }),
+    (err: unknown) => {
+      const x = toXError(err)
+      return { self: null, error: { code: x.code, message: x.message } }
+    },
+  )
+}
+
+export interface StatusSources {
+  /** Give up on the bridge after this long (default 5 s); ignored when `bridge` is given. */
+  bridgeTimeoutMs?: number
+  /** The bridge's answer; default: ask it now (askBridge). */
+  bridge?: (config: HostConfig) => Promise<BridgeAnswer>
+  /** Shard bytes and count; default: scan shards/ on disk. */
+  shards?: () => Promise<{ used: number; count: number }>
+}
+
+export async function readHostStatus(dataDir: string, opts: StatusSources = {}): Promise<HostStatus> {
   const paths = hostPaths(dataDir)
   const config = await loadConfig(dataDir)
   const [file, scan, remote] = await Promise.all([
     readStatusFile(paths.status),
-    scanShards(paths.shards),
-    fetchHostSelf(config, AbortSignal.timeout(opts.bridgeTimeoutMs ?? BRIDGE_STATUS_TIMEOUT_MS)).then(
-      (self) => ({ self, error: null }),
-      (err: unknown) => {
-        const x = toXError(err)
-        return { self: null, error: { code: x.code, message: x.message } }
-      },
-    ),
+    opts.shards ? opts.shards() : scanShards(paths.shards),
+    opts.bridge ? opts.bridge(config) : askBridge(config, opts.bridgeTimeoutMs),
   ])
   const running = file !== null && pidAlive(file.pid)
   const live = running ? file : null
   return {
     hostId: hostIdOf(config.publicKey),
     url: live?.url ?? null,
+    dashboardUrl: live ? await readDashboardUrl(dataDir) : null,
     bridgeUrl: config.bridge,
     region: config.region,
     capacity: config.capacity,
@@ -82,6 +116,7 @@ export async function readHostStatus(dataDir: string, opts: { bridgeTimeoutMs?: 
     bytesOut: live?.bytesOut ?? 0,
     bridge: remote.self,
     bridgeError: remote.error,
+    history: live ? trafficSamples(live.history) : [],
   }
 }
 
@@ -104,6 +139,15 @@ export async function readStatusFile(path: string): Promise<HostStatusFile | nul
   if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.pid) || (s.pid as number) <= 0 || typeof s.url !== 'string' || !num(s.startedAt)) return null
   if (![s.bytesIn, s.bytesOut, s.uploadBps, s.downloadBps].every(num)) return null
   return s as HostStatusFile
+}
+
+/** The well-formed samples of a status file's history (older files may have none). */
+function trafficSamples(raw: unknown): TrafficSample[] {
+  if (!Array.isArray(raw)) return []
+  const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+  return raw
+    .filter((h: Partial<TrafficSample> | null) => typeof h === 'object' && h !== null && num(h.at) && num(h.bytesIn) && num(h.bytesOut))
+    .map((h: TrafficSample) => ({ at: h.at, bytesIn: h.bytesIn, bytesOut: h.bytesOut }))
 }
 
 /** Whether a process with this pid exists (EPERM: it does, owned by someone else). */

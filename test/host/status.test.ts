@@ -62,13 +62,17 @@ t.test('xcore status shows uptime, speeds, state and earnings; a bridge that is 
     bridge: { hostId: host.hostId, state: 'online', reputation: 0.97, auditsPassed: 12, auditsFailed: 1, earnings: { currency: 'USD', week: 0.25, month: 1.5, year: 9.75, allTime: 12.5 } },
   })
   t.ok(s.uptimeMs > 0, 'uptime')
+  t.match(s.dashboardUrl, /^http:\/\/127\.0\.0\.1:\d+$/, 'the local dashboard (on by default)')
+  t.equal(s.dashboardUrl, await readFile(join(host.dir, 'dashboard-url'), 'utf8'))
+  t.ok(Array.isArray(s.history) && s.history.length >= 1, 'the traffic history, for the dashboard\'s chart')
+  t.match(s.history.at(-1), { bytesIn: bytes.length, bytesOut: bytes.length })
   t.equal(typeof s.uploadBps, 'number')
   t.equal(typeof s.downloadBps, 'number')
   t.match(bridge.selfCalls.at(-1), { path: '/v1/hosts/self', signatureOk: true, body: {} })
 
   const h = await runXcore(['status', '--data', host.dir])
   t.equal(h.code, 0)
-  for (const line of [/^running\s+yes \(pid \d+\)$/m, /^status\s+online$/m, /^uptime\s+\d+s$/m, /^upload\s+.*\/s/m, /^download\s+.*\/s/m, /^hours\s+00:00-24:00 UTC$/m,
+  for (const line of [/^running\s+yes \(pid \d+\)$/m, /^dashboard http:\/\/127\.0\.0\.1:\d+$/m, /^status\s+online$/m, /^uptime\s+\d+s$/m, /^upload\s+.*\/s/m, /^download\s+.*\/s/m, /^hours\s+00:00-24:00 UTC$/m,
     /^earnings\s+week 0\.25 USD · month 1\.50 USD · year 9\.75 USD · all time 12\.50 USD$/m, /^trust\s+reputation 0\.97 \(audits: 12 passed, 1 failed\)$/m, /^\s+[0-9.]+ GB-hours stored, [0-9.]+ GB served$/m]) {
     t.match(h.stdout, line)
   }
@@ -111,7 +115,7 @@ t.test('a bridge that never answers is given 5 s; a crashed host is not running'
   t.equal(r.code, 0)
   t.ok(ms >= 4500 && ms < 12_000, `gave up after about 5 s (${ms} ms)`)
   const s = JSON.parse(r.stdout)
-  t.match(s, { running: false, pid: null, url: null, status: 'not running', uptimeMs: null, uploadBps: 0, downloadBps: 0, bridge: null, bridgeError: { code: 'XC_TIMEOUT' } })
+  t.match(s, { running: false, pid: null, url: null, dashboardUrl: null, history: [], status: 'not running', uptimeMs: null, uploadBps: 0, downloadBps: 0, bridge: null, bridgeError: { code: 'XC_TIMEOUT' } })
   const h = await runXcore(['status', '--data', host.dir])
   t.match(h.stdout, /^running\s+no$/m)
   t.match(h.stdout, /^status\s+not running$/m)
