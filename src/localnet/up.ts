@@ -66,7 +66,10 @@ export async function up(opts: UpOptions): Promise<Up> {
     throw err
   }
   opts.log(`bridge   ${net.bridgeUrl}  (data ${net.bridgeDir})`)
-  for (const h of net.hosts) opts.log(`host ${h.index}   ${h.url}  (data ${h.dir})`)
+  for (const h of net.hosts) {
+    const dashboard = await readFile(path.join(h.dir, 'dashboard-url'), 'utf8').then((u) => `, dashboard ${u.trim()}`, () => '')
+    opts.log(`host ${h.index}   ${h.url}  (data ${h.dir}${dashboard})`)
+  }
   opts.log(`client   --home ${home}`)
   const mountpoint = path.resolve(opts.mount)
   mkdirSync(mountpoint, { recursive: true })

@@ -3,16 +3,17 @@
  * chart geometry, the bridge cache, the page's CSP and inlined code), then a real `xcore serve`
  * with traffic, its dashboard opened in headless Chromium: the figures on the page are the ones
  * `xcore status` prints, the chart draws both series, foreign Host headers get a 403, and a
- * screenshot is written to the test folder. Finally the CLI: a non-loopback --dashboard is a usage
+ * screenshot is written to test-output/dashboard/. Finally the CLI: a non-loopback --dashboard is a usage
  * error, and --dashboard off serves none.
  */
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { X509Certificate, createHash, randomBytes } from 'node:crypto'
-import { readFile, stat } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import vm from 'node:vm'
 import { chromium, type Browser } from 'playwright-core'
 import { allowedHosts, dashboardUrlOf, hostAllowed, parseDashboardAddress } from '../../src/host/dashboard/address.js'
@@ -418,8 +419,10 @@ t.test('the dashboard in a browser shows what `xcore status` prints', async (t) 
   t.ok(chart.labels.some((l) => /^\d\d:\d\d(:\d\d)?$/.test(l)), 'time axis')
   t.ok(chart.width > 600, 'the chart spans the page')
 
-  // t.testdir() empties the folder at each call: one call, both screenshots in it.
-  const outDir = t.testdir()
+  // The test's output folder, kept after the run (tap removes t.testdir() when a test ends):
+  // test-output/dashboard/ in the checkout, or $XCLOUD_TEST_OUTPUT/dashboard.
+  const outDir = join(process.env.XCLOUD_TEST_OUTPUT ?? fileURLToPath(new URL('../../../test-output/', import.meta.url)), 'dashboard')
+  await mkdir(outDir, { recursive: true })
   const shot = join(outDir, 'dashboard.png')
   await page.screenshot({ path: shot, fullPage: true })
   const png = await readFile(shot)
