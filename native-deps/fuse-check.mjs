@@ -88,6 +88,8 @@ export function findLibfuse({ platform = process.platform, libraryPath = process
   return findInDirs([...extra, ...(platform === 'darwin' ? MAC_LIB_DIRS : LINUX_LIB_DIRS)], pattern)
 }
 
+export const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0
+
 function findProgram(names) {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/bin', '/usr/bin', '/sbin', '/usr/sbin', '/usr/local/bin']
   for (const dir of dirs) {
@@ -116,7 +118,7 @@ export function checkFuse(opts = {}) {
   if (platform !== 'linux' && platform !== 'darwin') {
     problems.push({ what: 'platform', detail: `the drive needs FUSE, which X Cloud supports on Linux and macOS (this is ${platform})`, fix: null })
   } else {
-    const lib = findLibfuse({ platform, libraryPath: opts.libraryPath ?? process.env.XCLOUD_FUSE_LIBRARY_PATH })
+    const lib = findLibfuse({ platform, libraryPath: opts.libraryPath })
     if (!lib) problems.push({ what: 'libfuse', detail: platform === 'darwin' ? 'libfuse 2 from macFUSE (libfuse.2.dylib) was not found' : 'libfuse 2 (libfuse.so.2) was not found', fix: 'lib' })
     if (platform === 'linux') {
       if (!existsSync(device)) {
@@ -131,11 +133,11 @@ export function checkFuse(opts = {}) {
         }
         if (!usable) problems.push({ what: 'device', detail: `${device} is not a character device this user may read and write`, fix: 'device-access' })
       }
-      const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
-      if (!findProgram(['fusermount', 'fusermount3']) && !isRoot) problems.push({ what: 'fusermount', detail: 'the fusermount helper was not found', fix: 'fusermount' })
+      // Root mounts and unmounts without the setuid helper.
+      if (!findProgram(['fusermount', 'fusermount3']) && !isRoot()) problems.push({ what: 'fusermount', detail: 'the fusermount helper was not found', fix: 'fusermount' })
     }
   }
-  return { ok: problems.length === 0, family, problems, message: problems.length === 0 ? '' : report(problems, family, platform) }
+  return { ok: problems.length === 0, family, problems, message: problems.length === 0 ? '' : report(problems, family) }
 }
 
 /** Which packages are missing: 'lib', 'fusermount', 'both', or null when packages would not help. */
@@ -155,7 +157,7 @@ export function installCommand(res) {
   return FIXES[res.family][kind].split(' ')
 }
 
-function report(problems, family, platform) {
+function report(problems, family) {
   const lines = ['FUSE is not available, so the drive cannot be mounted:']
   for (const p of problems) lines.push(`  - ${p.detail}`)
   const kind = packageKind(problems)
@@ -163,7 +165,7 @@ function report(problems, family, platform) {
     lines.push('Install it:')
     const order = family ? [family, ...Object.keys(FIXES).filter((f) => f !== family)] : Object.keys(FIXES)
     // Root runs the package manager itself; everyone else through sudo.
-    const sudo = typeof process.getuid === 'function' && process.getuid() === 0 ? '' : 'sudo '
+    const sudo = isRoot() ? '' : 'sudo '
     for (const f of order) {
       const fix = FIXES[f]
       lines.push(`  ${(fix.label + ':').padEnd(15)}${f === 'macos' ? '' : sudo}${fix[kind]}${f === family ? '   <- this machine' : ''}`)
@@ -171,12 +173,12 @@ function report(problems, family, platform) {
     lines.push('  (Ubuntu 24.04 and later install libfuse2t64 for libfuse2; macFUSE is also at https://osxfuse.github.io and must be allowed in System Settings > Privacy & Security.)')
   }
   if (problems.some((p) => p.fix === 'device')) {
-    lines.push(platform === 'linux' ? 'Load the kernel module: modprobe fuse (as root)   (in a container, start it with --device /dev/fuse --cap-add SYS_ADMIN)' : '')
+    lines.push('Load the kernel module: modprobe fuse (as root)   (in a container, start it with --device /dev/fuse --cap-add SYS_ADMIN)')
   }
   if (problems.some((p) => p.fix === 'device-access')) {
     lines.push('Give this user access to /dev/fuse (on most systems it is mode 0666; check `ls -l /dev/fuse`), or run in a container with --device /dev/fuse.')
   }
-  return lines.filter(Boolean).join('\n')
+  return lines.join('\n')
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkFuse, installCommand } from '../native-deps/fuse-check.mjs'
+import { checkFuse, installCommand, isRoot } from '../native-deps/fuse-check.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
@@ -16,8 +16,7 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit'
 const fuse = checkFuse()
 if (!fuse.ok) {
   const cmd = installCommand(fuse)
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
-  if (cmd && isRoot) {
+  if (cmd && isRoot()) {
     console.error(`[xcloud] FUSE is missing (${fuse.problems.map((p) => p.what).join(', ')}); installing: ${cmd.join(' ')}`)
     try {
       const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }

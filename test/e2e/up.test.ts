@@ -13,17 +13,13 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { programArgv } from '../../src/shared/node-flags.js'
-import { detach, sh } from '../helpers/mount.js'
+import { detach, mounted, sh } from '../helpers/mount.js'
 
 interface UpRun {
   proc: ChildProcess
   stdout: string[]
   stderr: () => string
   exited: Promise<number | null>
-}
-
-function mounted(dir: string): boolean {
-  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir)
 }
 
 /** Every live descendant of `pid` (from /proc: parent pid is field 4 of /proc/N/stat). */

@@ -25,7 +25,8 @@ export interface Mount {
   kill9(): Promise<void>
 }
 
-function mounted(dir: string): boolean {
+/** Whether `dir` is a mount point now (from /proc/mounts). */
+export function mounted(dir: string): boolean {
   return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir)
 }
 

@@ -6,9 +6,8 @@
  * screenshot is written to test-output/dashboard/. Finally the CLI: a non-loopback --dashboard is a usage
  * error, and --dashboard off serves none.
  */
-import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { X509Certificate, createHash, randomBytes } from 'node:crypto'
+import t from 'tap'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readFile, stat } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
@@ -25,7 +24,7 @@ import type { TrafficSample } from '../../src/host/status-file.js'
 import { FIGURE_FUNCTIONS, statusFigures } from '../../src/host/status-text.js'
 import type { BridgeAnswer, HostStatus } from '../../src/host/status.js'
 import { startFakeBridge } from './helpers/fake-bridge.js'
-import { XCORE, getShard, initHostDir, pinnedAgent, putShard, runXcore, sha256, waitFor, type InitedHost } from './helpers/host-process.js'
+import { getShard, initHostDir, putShard, runXcore, serveHost, sha256, waitFor } from './helpers/host-process.js'
 
 const MiB = 1024 * 1024
 const BOX: ChartBox = { width: 760, height: 260, left: 78, right: 16, top: 12, bottom: 28 }
@@ -225,39 +224,6 @@ t.test('the page: self-contained, its CSP allows exactly its own script and styl
   t.same(JSON.parse(JSON.stringify(sandbox.trafficChart(history, BOX, 3600_000))), trafficChart(history, BOX, 3600_000))
 })
 
-interface DashboardHost {
-  dir: string
-  hostId: string
-  port: number
-  agent: ReturnType<typeof pinnedAgent>
-  proc: ChildProcess
-  lines: string[]
-  exited: Promise<number | null>
-}
-
-/** `xcore serve` with its first two stdout lines (the helper in host-process.ts reads one). */
-async function serve(t: Test, host: InitedHost, extra: string[]): Promise<DashboardHost> {
-  const proc = spawn(process.execPath, [XCORE, 'serve', '--data', host.dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)))
-  t.teardown(() => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
-  })
-  let stderr = ''
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
-  let out = ''
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()))
-  await waitFor('two lines from xcore serve', () => {
-    if (proc.exitCode !== null) throw new Error(`xcore serve exited ${proc.exitCode}: ${stderr}`)
-    return out.split('\n').length > 2
-  }, 20_000)
-  const lines = out.split('\n').slice(0, 2)
-  const port = Number(/^listening https:\/\/127\.0\.0\.1:(\d+)$/.exec(lines[0]!)?.[1])
-  const certPem = await readFile(join(host.dir, 'tls', 'cert.pem'), 'utf8')
-  const agent = pinnedAgent(certPem, new X509Certificate(certPem).fingerprint256)
-  t.teardown(() => agent.destroy())
-  return { dir: host.dir, hostId: host.hostId, port, agent, proc, lines, exited }
-}
-
 interface Got {
   status: number
   headers: http.IncomingHttpHeaders
@@ -282,7 +248,7 @@ function get(url: string, path: string, o: { method?: string; host?: string } = 
 t.test('the dashboard in a browser shows what `xcore status` prints', async (t) => {
   const bridge = await startFakeBridge()
   t.teardown(() => bridge.close())
-  const host = await serve(t, await initHostDir(t, bridge.url), ['--heartbeat', '200ms'])
+  const host = await serveHost(t, await initHostDir(t, bridge.url), ['--heartbeat', '200ms'], 2)
   const m = /^dashboard (http:\/\/127\.0\.0\.1:(\d+))$/.exec(host.lines[1]!)
   t.ok(m, `second line: ${host.lines[1]}`)
   const url = m![1]!
@@ -485,7 +451,7 @@ t.test('the CLI: a non-loopback dashboard is a usage error; off serves none', as
   t.equal(busy.stdout, '')
   for (const file of ['url', 'dashboard-url', 'status.json']) await t.rejects(stat(join(inited.dir, file)), `no DATA/${file} left behind`)
 
-  const host = await serve(t, inited, ['--dashboard', 'off'])
+  const host = await serveHost(t, inited, ['--dashboard', 'off'], 2)
   t.equal(host.lines[1], 'dashboard off')
   await t.rejects(stat(join(host.dir, 'dashboard-url')), 'no DATA/dashboard-url')
   const j = await runXcore(['status', '--data', host.dir, '--json'])

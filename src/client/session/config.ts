@@ -98,7 +98,7 @@ export async function loadConfig(home: string): Promise<{ config: ClientConfig; 
 
 /** Set (value given) or remove (undefined) one key, atomically; returns the file's new content. */
 export async function updateConfigFile(home: string, key: string, value: string | undefined): Promise<Partial<ClientConfig>> {
-  if (!isConfigKey(key)) parseConfigValue(key, value, 'xcloud config')
+  if (!isConfigKey(key)) throw new XError('XC_CONFIG', `unknown key "${key}" (known: ${Object.keys(CONFIG_KEYS).join(', ')})`)
   const current: Record<string, unknown> = { ...(await readConfigFile(home)) }
   if (value === undefined) delete current[key]
   else current[key] = parseConfigValue(key, value, 'xcloud config')

@@ -70,12 +70,15 @@ export interface ServedHost {
   certPem: string
   fingerprint: string
   agent: https.Agent
+  /** The first stdout lines serveHost waited for. */
+  lines: string[]
   stderr(): string
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>
 }
 
-export async function serveHost(t: Teardown, host: InitedHost, extra: string[] = []): Promise<ServedHost> {
+/** `xcore serve`, once it has printed `lineCount` stdout lines (`listening <url>` first). */
+export async function serveHost(t: Teardown, host: InitedHost, extra: string[] = [], lineCount = 1): Promise<ServedHost> {
   const proc = spawn(process.execPath, [XCORE, 'serve', '--data', host.dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)))
   t.teardown(() => {
@@ -83,15 +86,15 @@ export async function serveHost(t: Teardown, host: InitedHost, extra: string[] =
   })
   let stderr = ''
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
-  const firstLine = await new Promise<string>((resolve, reject) => {
+  const lines = await new Promise<string[]>((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`xcore serve did not start: ${stderr}`)), 20_000)
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString()
-      const nl = out.indexOf('\n')
-      if (nl >= 0) {
+      const got = out.split('\n')
+      if (got.length > lineCount) {
         clearTimeout(timer)
-        resolve(out.slice(0, nl))
+        resolve(got.slice(0, lineCount))
       }
     })
     proc.on('exit', (code) => {
@@ -99,13 +102,14 @@ export async function serveHost(t: Teardown, host: InitedHost, extra: string[] =
       reject(new Error(`xcore serve exited with ${code}: ${stderr}`))
     })
   })
+  const firstLine = lines[0]!
   const m = /^listening (https:\/\/127\.0\.0\.1:(\d+))$/.exec(firstLine)
   if (!m) throw new Error(`unexpected first line: ${firstLine}`)
   const certPem = await readFile(join(host.dir, 'tls', 'cert.pem'), 'utf8')
   const fingerprint = new X509Certificate(certPem).fingerprint256
   const agent = pinnedAgent(certPem, fingerprint)
   t.teardown(() => agent.destroy())
-  return { url: m[1]!, port: Number(m[2]), dir: host.dir, hostId: host.hostId, proc, certPem, fingerprint, agent, stderr: () => stderr, exited }
+  return { url: m[1]!, port: Number(m[2]), dir: host.dir, hostId: host.hostId, proc, certPem, fingerprint, agent, lines, stderr: () => stderr, exited }
 }
 
 /** How a client connects to a host: trust exactly this certificate, and check its fingerprint. */
