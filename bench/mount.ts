@@ -60,10 +60,21 @@ interface Target {
   dir: string
   /** Wait until background uploads are done. */
   settle(): Promise<void>
-  /** A view of the same data with every cache empty (kernel, daemon). */
-  cold(): Promise<Target>
+  /**
+   * A view of the same data with every cache empty (kernel, daemon). `next` is the target the
+   * later workloads use: the same one for the drive (the cold view is a second device) and for the
+   * local folder; for rclone, whose cold view is a fresh mount replacing the first, that mount.
+   */
+  cold(): Promise<{ view: Target; next: Target }>
   rss(): number
+  /** A FUSE mount (checked to be mounted before each workload), or a plain folder. */
+  fuse: boolean
   stop(): Promise<void>
+}
+
+/** Every workload must run through the mount it names, never the folder under a stopped one. */
+function assertMounted(t: Target): void {
+  if (t.fuse && !readFileSync('/proc/mounts', 'utf8').includes(` ${t.dir} `)) throw new Error(`${t.name}: ${t.dir} is not mounted`)
 }
 
 function waitLine(proc: ChildProcess, match: RegExp, what: string): Promise<void> {
@@ -88,7 +99,7 @@ async function xcloudTarget(root: string, net: LocalNet, home: string, name: str
   await waitLine(proc, /^mounted /, 'xcloud mount')
   let peak = 0
   const sampler = setInterval(() => { peak = Math.max(peak, peakRss(proc.pid)) }, 200)
-  return {
+  const target: Target = {
     name,
     dir,
     async settle() {
@@ -102,15 +113,18 @@ async function xcloudTarget(root: string, net: LocalNet, home: string, name: str
       const other = path.join(root, `home-cold-${Date.now()}`)
       await xcloud(other, ['login', '--bridge', net.bridgeUrl, '--email', 'bench@example.com'])
       await dropCaches()
-      return xcloudTarget(root, net, other, `${name} (cold device)`)
+      return { view: await xcloudTarget(root, net, other, `${name} (cold device)`), next: target }
     },
     rss: () => Math.max(peak, peakRss(proc.pid)),
+    fuse: true,
     async stop() {
       clearInterval(sampler)
+      if (proc.exitCode !== null) return
       proc.kill('SIGTERM')
       await new Promise((r) => proc.once('exit', r))
     },
   }
+  return target
 }
 
 function localTarget(dir: string): Target {
@@ -119,8 +133,9 @@ function localTarget(dir: string): Target {
     name: 'local folder',
     dir,
     settle: async () => { await sh('sync') },
-    cold: async () => { await dropCaches(); return t },
+    cold: async () => { await dropCaches(); return { view: t, next: t } },
     rss: () => 0,
+    fuse: false,
     stop: async () => {},
   }
   return t
@@ -162,9 +177,11 @@ async function rcloneTarget(root: string, store: string, label = 'rclone crypt')
     async cold() {
       await target.stop()
       await dropCaches()
-      return rcloneTarget(root, store, `${label} (cold mount)`)
+      const fresh = await rcloneTarget(root, store, label)
+      return { view: fresh, next: fresh }
     },
     rss: () => Math.max(peak, peakRss(proc.pid)),
+    fuse: true,
     async stop() {
       clearInterval(sampler)
       await sh(`fusermount -u '${dir}'`).catch(() => sh(`fusermount -uz '${dir}'`).catch(() => {}))
@@ -197,26 +214,35 @@ async function makeTarball(root: string): Promise<string> {
 
 interface Row { write: number; read: number; untar: number; retar: number; stat: number; rss: number }
 
-async function runWorkloads(t: Target, source: string, tarball: string): Promise<Row> {
+async function runWorkloads(first: Target, source: string, tarball: string): Promise<{ row: Row; last: Target }> {
+  let t = first
   console.error(`[bench] ${t.name}: sequential write`)
   await sh(`cat '${source}' > /dev/null`)
+  assertMounted(t)
   const w = await timed(`dd if='${source}' of='${t.dir}/seq.bin' bs=1M status=none`)
   await t.settle()
   console.error(`[bench] ${t.name}: cold sequential read`)
-  const cold = await t.cold()
-  const r = await timed(`dd if='${cold.dir}/seq.bin' of=/dev/null bs=1M status=none`)
-  const coldRss = cold.rss()
-  if (cold !== t) await cold.stop()
+  const firstRss = t.rss()
+  const { view, next } = await t.cold()
+  assertMounted(view)
+  const r = await timed(`dd if='${view.dir}/seq.bin' of=/dev/null bs=1M status=none`)
+  const coldRss = view.rss()
+  if (view !== next) await view.stop()
+  t = next
   console.error(`[bench] ${t.name}: untar / re-tar`)
+  assertMounted(t)
   const untar = await timed(`mkdir small && tar xf '${tarball}' -C small`, t.dir)
   await t.settle()
+  assertMounted(t)
   const retar = await timed(`tar cf /dev/null small`, t.dir)
   console.error(`[bench] ${t.name}: stat`)
   await sh(`mkdir statdir && cd statdir && seq 1 ${STAT_FILES} | sed 's/^/f/' | xargs touch`, t.dir)
   await t.settle()
   await dropCaches()
+  assertMounted(t)
   const st = await timed(`find statdir -type f -print0 | xargs -0 stat -c %s > /dev/null`, t.dir)
-  return { write: SEQ_BYTES / 1e6 / w, read: SEQ_BYTES / 1e6 / r, untar: SMALL_FILES / untar, retar: SMALL_FILES / retar, stat: STAT_FILES / st, rss: Math.max(t.rss(), coldRss) }
+  const row = { write: SEQ_BYTES / 1e6 / w, read: SEQ_BYTES / 1e6 / r, untar: SMALL_FILES / untar, retar: SMALL_FILES / retar, stat: STAT_FILES / st, rss: Math.max(firstRss, t.rss(), coldRss) }
+  return { row, last: t }
 }
 
 async function main(): Promise<void> {
@@ -235,11 +261,16 @@ async function main(): Promise<void> {
     const drive = await xcloudTarget(root, net, home, 'xcloud mount')
     stops.push(() => drive.stop())
     const rclone = await rcloneTarget(root, path.join(root, 'rclone-store'))
-    stops.push(() => rclone.stop())
+    let rcloneLast = rclone
+    stops.push(() => rclone.stop(), () => rcloneLast.stop())
     const local = localTarget(path.join(root, 'local'))
 
     const rows = new Map<string, Row>()
-    for (const t of [local, rclone, drive]) rows.set(t.name, await runWorkloads(t, source, tarball))
+    for (const t of [local, rclone, drive]) {
+      const { row, last } = await runWorkloads(t, source, tarball)
+      rows.set(t.name, row)
+      if (t === rclone) rcloneLast = last
+    }
     const rc = rows.get(rclone.name)!
     const fmt = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(1))
     const ratio = (a: number, b: number, lowerIsBetter = false): string => (b > 0 ? `${(lowerIsBetter ? b / a : a / b).toFixed(2)}x` : '-')
