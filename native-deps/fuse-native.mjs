@@ -1,34 +1,60 @@
 #!/usr/bin/env node
-// Rebuild fuse-native 2.2.6 with one fix: its utimens glue hands JavaScript the access time twice
-// (argv 5..6 get l->atime instead of l->mtime), so every utimes/utimensat on the mount would set a
-// file's modification time to its access time (rsync -a, tar, cp -p all lose their times). The
-// fixed addon is built from fuse-native's own source with node-gyp into build/Release, which
-// node-gyp-build loads before the bundled prebuilds; the headers and libfuse come from the
-// fuse-shared-library packages it already depends on. Runs at `npm ci`/`npm install`
-// (postinstall) and from scripts/ensure-ready.mjs; does nothing when the fixed build is in place.
-// If it cannot build (no compiler), the prebuilt addon stays and this says so.
+// Rebuild fuse-native 2.2.6 from its own source with two changes:
+// 1. A fix: its utimens glue hands JavaScript the access time twice (argv 5..6 get l->atime
+//    instead of l->mtime), so every utimes/utimensat on the mount would set a file's modification
+//    time to its access time (rsync -a, tar, cp -p all lose their times).
+// 2. An attribute cache on libfuse's threads (native-deps/attr-cache.c, copied next to
+//    fuse-native.c and included there): getattr requests JavaScript already answered, directly
+//    or through a readdir listing, are answered without a round trip into the event loop.
+// The addon is built with node-gyp into build/Release, which node-gyp-build loads before the
+// bundled prebuilds; the headers and libfuse come from the fuse-shared-library packages it
+// already depends on. Runs at `npm ci`/`npm install` (postinstall) and from
+// scripts/ensure-ready.mjs; does nothing when this build is in place (a stamp holds a hash of the
+// changes). If it cannot build (no compiler), the prebuilt addon stays and this says so.
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, '..')
 const dir = path.join(root, 'node_modules', 'fuse-native')
 const src = path.join(dir, 'fuse-native.c')
-const marker = path.join(dir, 'build', 'Release', '.xcloud-utimens-fix')
-const BUGGY = 'FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)'
-const FIXED = 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)'
+const cacheSrc = path.join(here, 'attr-cache.c')
+const marker = path.join(dir, 'build', 'Release', '.xcloud-build')
+
+/** Each change: text that must be in fuse-native.c, and what it becomes. */
+const CHANGES = [
+  ['FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)', 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)'],
+  ['\nNAPI_METHOD(fuse_native_mount) {', '\n#include "xcloud-attr-cache.c"\n\nNAPI_METHOD(fuse_native_mount) {'],
+  ['  ft->env = env;\n', '  ft->env = env;\n  atomic_fetch_add(&xc_gen, 1); // a new mount starts with nothing cached\n'],
+  ['ops.getattr = fuse_native_getattr;', 'ops.getattr = xc_getattr;'],
+  ['ops.readdir = fuse_native_readdir;', 'ops.readdir = xc_readdir;'],
+  ['  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_bump)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_enable)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_stats)\n'],
+]
 
 if (!existsSync(src)) process.exit(0) // not installed (yet)
 const version = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version
 if (version !== '2.2.6') {
-  console.error(`[xcloud] fuse-native ${version}: the utimens fix is for 2.2.6; check whether it is still needed`)
+  console.error(`[xcloud] fuse-native ${version}: the changes are for 2.2.6; check whether they still apply`)
   process.exit(0)
 }
-if (existsSync(marker) && existsSync(path.join(dir, 'build', 'Release', 'fuse.node'))) process.exit(0)
+const stamp = createHash('sha256').update(JSON.stringify(CHANGES)).update(readFileSync(cacheSrc)).digest('hex')
+const built = path.join(dir, 'build', 'Release', 'fuse.node')
+if (existsSync(built) && existsSync(marker) && readFileSync(marker, 'utf8').includes(stamp)) process.exit(0)
 
-const code = readFileSync(src, 'utf8')
-if (code.includes(BUGGY)) writeFileSync(src, code.replace(BUGGY, FIXED))
+let code = readFileSync(src, 'utf8')
+for (const [from, to] of CHANGES) {
+  if (code.includes(to)) continue // applied by an earlier run
+  if (!code.includes(from)) {
+    console.error(`[xcloud] fuse-native.c does not contain ${JSON.stringify(from)}; the prebuilt addon stays`)
+    process.exit(0)
+  }
+  code = code.replace(from, to)
+}
+writeFileSync(src, code)
+copyFileSync(cacheSrc, path.join(dir, 'xcloud-attr-cache.c'))
 
 function nodeGyp() {
   if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) return process.env.npm_config_node_gyp
@@ -45,14 +71,14 @@ const prefix = path.resolve(path.dirname(process.execPath), '..')
 const args = existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : []
 try {
   if (!gyp) throw new Error('node-gyp not found')
-  console.error('[xcloud] building fuse-native with the utimens fix…')
+  console.error('[xcloud] building fuse-native with the utimens fix and the attribute cache…')
   try {
     execFileSync(process.execPath, [gyp, 'rebuild', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
   } catch (err) {
     process.stderr.write(String(err.stderr ?? '').split('\n').slice(-20).join('\n'))
     throw err
   }
-  writeFileSync(marker, 'fuse-native 2.2.6 rebuilt: utimens passes mtime\n')
+  writeFileSync(marker, `fuse-native 2.2.6 rebuilt: utimens passes mtime, attribute cache\n${stamp}\n`)
 } catch (err) {
   console.error(`[xcloud] could not rebuild fuse-native (${err.message}); the prebuilt addon stays, and file times set through the mount will be wrong`)
 }

@@ -157,7 +157,7 @@ program.command('mount')
       if (err === undefined) logger.warn(msg)
       else logger.warn({ err: err instanceof Error ? { message: err.message, code: (err as { code?: unknown }).code } : String(err) }, msg)
     }
-    const daemon = await Daemon.start({ home: home(), mountpoint, cacheShards, drainMs: drainSeconds * 1000, writeBackDelayMs, log })
+    const daemon = await Daemon.start({ home: home(), mountpoint, cacheShards, drainMs: drainSeconds * 1000, writeBackDelayMs, attrCache: config.attrCache !== 'off', log })
     logger.info({ mountpoint: daemon.opts.mountpoint, home: home() }, 'mounted')
     process.stdout.write(`mounted ${daemon.opts.mountpoint}\n`)
     await new Promise<void>((resolve) => {

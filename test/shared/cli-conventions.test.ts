@@ -69,7 +69,7 @@ t.test('xcloud config: documented keys, file and flags, bad values', async (t) =
   const show = async () => JSON.parse((await run('xcloud', ['config', '--json'], env)).stdout) as { file: string; settings: Array<{ key: string; value: unknown; source: string; doc: string }> }
   let conf = await show()
   t.equal(conf.file, path.join(home, 'config.json'), '$XCLOUD_HOME picks the folder')
-  t.same(conf.settings.map((s) => s.key), ['mountpoint', 'cacheShards', 'writeBackDelayMs', 'drainSeconds', 'logLevel'])
+  t.same(conf.settings.map((s) => s.key), ['mountpoint', 'cacheShards', 'writeBackDelayMs', 'drainSeconds', 'logLevel', 'attrCache'])
   t.ok(conf.settings.every((s) => s.source === 'default' && s.doc.length > 10), 'every key documented, defaults in force')
   t.equal(conf.settings.find((s) => s.key === 'mountpoint')!.value, path.join(process.env.HOME ?? '', 'XCloud'), '~ expands')
 

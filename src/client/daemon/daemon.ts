@@ -13,6 +13,7 @@ import { XError } from '../../shared/errors.js'
 import { DEFAULT_MIRRORS } from '../../shared/protocol.js'
 import { XCloudClient } from '../client.js'
 import { createMount, type XFuse } from '../fuse/adapter.js'
+import { attrCache } from '../fuse/attr-cache.js'
 import { LocalState } from '../state/local-state.js'
 import { SyncEngine, type SyncStatus } from '../sync/engine.js'
 import { RemoteContent } from '../vfs/remote-content.js'
@@ -28,6 +29,8 @@ export interface DaemonOptions {
   drainMs?: number
   /** How long a change waits in the journal before it is pushed. */
   writeBackDelayMs?: number
+  /** Native attribute cache on the mount (see fuse/attr-cache.ts); on unless false. */
+  attrCache?: boolean
   log?: (msg: string, err?: unknown) => void
 }
 
@@ -40,6 +43,8 @@ export interface DaemonStatus {
   cache: { memoryBytes: number; stagedFiles: number }
   /** Shards fetched from hosts for reads (cache misses). */
   shardsFetched: number
+  /** getattrs answered by the native attribute cache and those that went to the daemon; null without it. */
+  attrCache: { hits: number; misses: number; entries: number } | null
   tree: { files: number; dirs: number; bytes: number }
   updatedAt: number
 }
@@ -108,7 +113,7 @@ export class Daemon {
     await this.refreshCapacity()
     this.capacityTimer = setInterval(() => { void this.refreshCapacity() }, 10_000)
     this.capacityTimer.unref()
-    const fuse = createMount(this.opts.mountpoint, this.vfs)
+    const fuse = createMount(this.opts.mountpoint, this.vfs, { attrCache: this.opts.attrCache })
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(new XError('XC_MOUNT', `cannot mount ${this.opts.mountpoint}: ${err.message}`)) : resolve())))
     this.fuse = fuse
     writeFileSync(path.join(this.opts.home, 'daemon.json'), JSON.stringify({ pid: process.pid, mountpoint: this.opts.mountpoint, startedAt: this.startedAt }) + '\n', { mode: 0o600 })
@@ -137,6 +142,7 @@ export class Daemon {
       openFiles: this.vfs.openHandles,
       cache: { memoryBytes: this.remote.cachedBytes, stagedFiles: tree.staged },
       shardsFetched: this.remote.fetched,
+      attrCache: this.opts.attrCache === false ? null : attrCache?.stats() ?? null,
       tree: { files: tree.files, dirs: tree.dirs, bytes: tree.bytes },
       updatedAt: Date.now(),
     }

@@ -21,6 +21,8 @@ export interface HomeStatus {
   shardsUploaded: number
   shardsReused: number
   shardsFetched: number
+  /** getattrs the mount's native attribute cache answered and those that reached the daemon. */
+  attrCache: DaemonStatus['attrCache']
 }
 
 function openState(home: string): LocalState {
@@ -39,6 +41,7 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
         uploading: s.sync.uploading, openFiles: s.openFiles, cache: s.cache, tree: s.tree, lastPull: s.sync.lastPull,
         lastError: s.sync.lastError, synced: s.sync.pendingOps === 0 && s.sync.lastError === null,
         shardsUploaded: s.sync.shardsUploaded, shardsReused: s.sync.shardsReused, shardsFetched: s.shardsFetched,
+        attrCache: s.attrCache ?? null,
       }
     } catch { /* fall through to the state file */ }
   }
@@ -50,6 +53,7 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
       running: false, mountpoint: null, pendingOps: c.ops, pendingUploads: c.uploads, uploading: null, openFiles: 0,
       cache: { memoryBytes: 0, stagedFiles: t.staged }, tree: { files: t.files, dirs: t.dirs, bytes: t.bytes },
       lastPull: null, lastError: null, synced: c.ops === 0, shardsUploaded: 0, shardsReused: 0, shardsFetched: 0,
+      attrCache: null,
     }
   } finally {
     state.close()
@@ -63,6 +67,7 @@ export function formatStatus(s: HomeStatus): string {
     s.uploading ? `uploading ${s.uploading.path}: ${formatBytes(s.uploading.done)} of ${formatBytes(s.uploading.bytes)}` : 'no transfer in flight',
     `open files: ${s.openFiles}`,
     `cache: ${formatBytes(s.cache.memoryBytes)} in memory, ${s.cache.stagedFiles} files staged on disk`,
+    ...(s.attrCache ? [`attribute cache: ${s.attrCache.hits} hits, ${s.attrCache.misses} misses, ${s.attrCache.entries} entries`] : []),
     `drive: ${s.tree.files} files, ${s.tree.dirs} folders, ${formatBytes(s.tree.bytes)}`,
   ]
   return lines.join('\n') + '\n'

@@ -9,6 +9,7 @@
 import Fuse from 'fuse-native'
 import { errnoNumber, toFsError } from '../vfs/errno.js'
 import type { Attr, StatFs, Vfs } from '../vfs/vfs.js'
+import { attrCache } from './attr-cache.js'
 
 export const MAX_WRITE = 128 * 1024
 
@@ -17,6 +18,8 @@ export interface MountOptions {
   attrTimeout?: number
   entryTimeout?: number
   fsname?: string
+  /** Answer repeated getattrs on libfuse's threads (attr-cache.ts); on unless false. */
+  attrCache?: boolean
 }
 
 export class XFuse extends Fuse {
@@ -88,6 +91,11 @@ export function fuseOps(vfs: Vfs): Record<string, Callback> {
 }
 
 export function createMount(mountpoint: string, vfs: Vfs, opts: MountOptions = {}): XFuse {
+  if (attrCache) {
+    attrCache.enable(opts.attrCache !== false)
+    const cache = attrCache
+    vfs.state.visibleChanged = () => cache.bump()
+  }
   return new XFuse(mountpoint, fuseOps(vfs), {
     // Reads may wait on the network: the VFS has its own timeouts, no blanket 15 s limit.
     timeout: false,

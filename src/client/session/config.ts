@@ -25,6 +25,7 @@ export const CONFIG_KEYS = {
   writeBackDelayMs: { kind: 'int', min: 0, max: 3_600_000, default: 2000, doc: 'how long a closed file waits before its upload starts (ms)' },
   drainSeconds: { kind: 'int', min: 0, max: 3600, default: 30, doc: 'how long stopping the mount may push pending uploads before it unmounts' },
   logLevel: { kind: 'enum', values: LOG_LEVELS, default: 'info', doc: 'log level of the mount daemon (logs are pino JSON lines on stderr)' },
+  attrCache: { kind: 'enum', values: ['on', 'off'], default: 'on', doc: 'answer repeated stat requests on the mount in native code, without a round trip into the daemon' },
 } as const satisfies Record<string, KeySpec>
 
 export type ConfigKey = keyof typeof CONFIG_KEYS
@@ -34,6 +35,7 @@ export interface ClientConfig {
   writeBackDelayMs: number
   drainSeconds: number
   logLevel: LogLevel
+  attrCache: 'on' | 'off'
 }
 
 export const CONFIG_FILE = 'config.json'

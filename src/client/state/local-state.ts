@@ -106,6 +106,9 @@ CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 export const ROOT_INO = 1
 
 /** LocalNode field → column, for update(). */
+/** Columns a getattr or a listing shows (directly, or like `staged`, through the live size). */
+const VISIBLE = new Set(['parent', 'name', 'kind', 'mode', 'size', 'mtime', 'ctime', 'target', 'staged'])
+
 const COLUMNS: Record<string, string> = {
   parent: 'parent', name: 'name', kind: 'kind', mode: 'mode', size: 'size', mtime: 'mtime', ctime: 'ctime', target: 'target',
   remoteId: 'remote_id', remoteRev: 'remote_rev', versionId: 'version_id', baseSize: 'base_size', staged: 'staged', dirty: 'dirty', gen: 'gen',
@@ -123,6 +126,13 @@ export class LocalState {
   readonly db: Database.Database
   private readonly q
   private readonly updates = new Map<string, Database.Statement>()
+
+  /**
+   * Called in the same synchronous step as every change a getattr or a listing could see (a
+   * node's attributes, name, place or existence), so caches of attributes outside this object
+   * (the mount's native one) drop what they hold before anything observes the change.
+   */
+  visibleChanged: () => void = () => {}
 
   constructor(file: string) {
     this.db = new Database(file)
@@ -243,6 +253,7 @@ export class LocalState {
 
   insert(n: Omit<LocalNode, 'ino' | 'gen'>): LocalNode {
     const info = this.q.insert.run({ ...n, staged: n.staged ? 1 : 0, dirty: n.dirty ? 1 : 0 })
+    this.visibleChanged()
     return this.must(Number(info.lastInsertRowid))
   }
 
@@ -257,6 +268,7 @@ export class LocalState {
       vals.push(typeof v === 'boolean' ? (v ? 1 : 0) : v)
     }
     if (cols.length === 0) return
+    if (Object.keys(fields).some((k) => VISIBLE.has(k))) this.visibleChanged()
     const sql = `UPDATE nodes SET ${cols.join(', ')} WHERE ino = ?`
     let stmt = this.updates.get(sql)
     if (!stmt) this.updates.set(sql, stmt = this.db.prepare(sql))
@@ -272,17 +284,20 @@ export class LocalState {
 
   move(ino: number, parent: number, name: string, now: number): void {
     this.q.move.run(parent, name, now, ino)
+    this.visibleChanged()
     this.uncache(ino)
   }
 
   detach(ino: number): void {
     this.q.detach.run(ino)
+    this.visibleChanged()
     this.uncache(ino)
   }
 
   drop(ino: number): void {
     this.q.drop.run(ino)
     this.q.dropShards.run(ino)
+    this.visibleChanged()
     this.uncache(ino)
   }
 

@@ -304,6 +304,7 @@ export class Vfs {
     this.lastActivity = Date.now()
     const node = this.lookup(path)
     this.liveMtime.delete(node.ino)
+    this.state.visibleChanged()
     this.state.update(node.ino, { mtime, ctime: Date.now() })
     this.metaChanged(node)
   }
@@ -455,6 +456,7 @@ export class Vfs {
     const size = Math.max(this.sizeOf(node), pos + length)
     this.liveSize.set(node.ino, size)
     this.liveMtime.set(node.ino, Date.now())
+    this.state.visibleChanged()
     h.wrote = true
     return length
   }
@@ -544,6 +546,7 @@ export class Vfs {
     }
     this.liveSize.set(ino, size)
     this.liveMtime.delete(ino)
+    this.state.visibleChanged()
     this.state.update(ino, { size, dirty: true, mtime: Date.now(), ctime: Date.now() })
   }
 
@@ -591,7 +594,7 @@ export class Vfs {
       else this.writers.delete(h.ino)
     }
     if (node?.staged) this.staging.unref(h.ino)
-    if (opens === 0) this.liveSize.delete(h.ino)
+    if (opens === 0 && this.liveSize.delete(h.ino)) this.state.visibleChanged()
     if (h.wrote && node && node.parent !== 0) this.closed(h.ino)
   }
 

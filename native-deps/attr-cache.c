@@ -1,0 +1,188 @@
+// A path -> attributes cache answered on libfuse's own threads, so a getattr (every lookup in
+// libfuse's high-level API is one) that JavaScript already answered costs a hash lookup instead of
+// a round trip into the event loop (about 100 us on this kind of machine, most of it waking
+// threads). fuse-native.mjs copies this file next to fuse-native.c and includes it there.
+//
+// Coherence: JavaScript owns the truth. Every entry is tagged with the generation that was
+// current before its attributes were computed, and an entry is only used while that generation is
+// still current. JavaScript bumps the generation in the same synchronous step as any change a
+// getattr could see (a node's size, times, mode, name, parent or existence), before it answers
+// the request that made the change; so an entry computed before a change can never be served
+// after it. Entries come from getattr answers and from readdir listings (which carry every
+// child's attributes), never from anything else.
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define XC_BUCKETS 65536
+#define XC_MAX_ENTRIES 65536
+#define XC_MAX_PATH 4096
+
+typedef struct xc_entry {
+  struct xc_entry *next;
+  const void *owner;
+  uint64_t gen;
+  uint32_t hash;
+  struct stat st;
+  char path[];
+} xc_entry_t;
+
+static xc_entry_t *xc_table[XC_BUCKETS];
+static uint32_t xc_count = 0;
+static pthread_mutex_t xc_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t xc_gen = 1;
+static _Atomic uint64_t xc_hits = 0;
+static _Atomic uint64_t xc_misses = 0;
+static _Atomic int xc_enabled = 1;
+
+static uint32_t xc_hash (const void *owner, const char *path) {
+  uint32_t h = 2166136261u ^ (uint32_t) ((uintptr_t) owner >> 4);
+  for (const unsigned char *p = (const unsigned char *) path; *p; p++) {
+    h ^= *p;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+// With xc_lock held: drop entries whose generation is gone; all of them when `all`.
+static void xc_purge_locked (int all) {
+  uint64_t gen = atomic_load(&xc_gen);
+  for (uint32_t b = 0; b < XC_BUCKETS; b++) {
+    xc_entry_t **link = &xc_table[b];
+    while (*link) {
+      xc_entry_t *e = *link;
+      if (all || e->gen != gen) {
+        *link = e->next;
+        free(e);
+        xc_count--;
+      } else {
+        link = &e->next;
+      }
+    }
+  }
+}
+
+static int xc_get (const void *owner, const char *path, struct stat *out) {
+  uint64_t gen = atomic_load(&xc_gen);
+  uint32_t h = xc_hash(owner, path);
+  int found = 0;
+  pthread_mutex_lock(&xc_lock);
+  for (xc_entry_t *e = xc_table[h & (XC_BUCKETS - 1)]; e; e = e->next) {
+    if (e->hash == h && e->owner == owner && strcmp(e->path, path) == 0) {
+      if (e->gen == gen) {
+        *out = e->st;
+        found = 1;
+      }
+      break;
+    }
+  }
+  pthread_mutex_unlock(&xc_lock);
+  return found;
+}
+
+static void xc_put (const void *owner, const char *path, const struct stat *st, uint64_t gen) {
+  if (gen != atomic_load(&xc_gen)) return; // already stale
+  size_t len = strlen(path);
+  if (len > XC_MAX_PATH) return;
+  uint32_t h = xc_hash(owner, path);
+  pthread_mutex_lock(&xc_lock);
+  xc_entry_t **bucket = &xc_table[h & (XC_BUCKETS - 1)];
+  for (xc_entry_t *e = *bucket; e; e = e->next) {
+    if (e->hash == h && e->owner == owner && strcmp(e->path, path) == 0) {
+      e->st = *st;
+      e->gen = gen;
+      pthread_mutex_unlock(&xc_lock);
+      return;
+    }
+  }
+  if (xc_count >= XC_MAX_ENTRIES) {
+    xc_purge_locked(0);
+    if (xc_count >= XC_MAX_ENTRIES) xc_purge_locked(1);
+  }
+  xc_entry_t *e = malloc(sizeof(xc_entry_t) + len + 1);
+  if (e != NULL) {
+    e->owner = owner;
+    e->gen = gen;
+    e->hash = h;
+    e->st = *st;
+    memcpy(e->path, path, len + 1);
+    e->next = *bucket;
+    *bucket = e;
+    xc_count++;
+  }
+  pthread_mutex_unlock(&xc_lock);
+}
+
+static int xc_getattr (const char *path, struct stat *st) {
+  if (!atomic_load(&xc_enabled)) return fuse_native_getattr(path, st);
+  const void *owner = fuse_get_context()->private_data;
+  if (xc_get(owner, path, st)) {
+    atomic_fetch_add(&xc_hits, 1);
+    return 0;
+  }
+  atomic_fetch_add(&xc_misses, 1);
+  uint64_t gen = atomic_load(&xc_gen);
+  int res = fuse_native_getattr(path, st);
+  if (res == 0) xc_put(owner, path, st, gen);
+  return res;
+}
+
+typedef struct {
+  void *buf;
+  fuse_fill_dir_t filler;
+  const void *owner;
+  const char *dir;
+  uint64_t gen;
+} xc_fill_t;
+
+// Runs on the event loop's thread while the libfuse thread that owns `c` waits for the listing.
+static int xc_filler (void *buf, const char *name, const struct stat *st, off_t off) {
+  xc_fill_t *c = (xc_fill_t *) buf;
+  if (st != NULL && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+    char path[XC_MAX_PATH + 2];
+    int root = strcmp(c->dir, "/") == 0;
+    int n = snprintf(path, sizeof(path), "%s/%s", root ? "" : c->dir, name);
+    if (n > 0 && n <= XC_MAX_PATH) xc_put(c->owner, path, st, c->gen);
+  }
+  return c->filler(c->buf, name, st, off);
+}
+
+static int xc_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *info) {
+  if (!atomic_load(&xc_enabled)) return fuse_native_readdir(path, buf, filler, off, info);
+  xc_fill_t c = { buf, filler, fuse_get_context()->private_data, path, atomic_load(&xc_gen) };
+  return fuse_native_readdir(path, &c, xc_filler, off, info);
+}
+
+// JavaScript: a change a getattr could see happened.
+NAPI_METHOD(xc_attr_cache_bump) {
+  atomic_fetch_add(&xc_gen, 1);
+  return NULL;
+}
+
+// JavaScript: turn the cache on (1) or off (0); either way nothing cached so far is used again.
+NAPI_METHOD(xc_attr_cache_enable) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_INT32(on, 0)
+  atomic_fetch_add(&xc_gen, 1);
+  atomic_store(&xc_enabled, on ? 1 : 0);
+  pthread_mutex_lock(&xc_lock);
+  xc_purge_locked(1);
+  pthread_mutex_unlock(&xc_lock);
+  return NULL;
+}
+
+// JavaScript: [hits, misses, entries] (counts wrap at 2^32).
+NAPI_METHOD(xc_attr_cache_stats) {
+  napi_value arr;
+  napi_create_array_with_length(env, 3, &arr);
+  uint32_t vals[3] = { (uint32_t) atomic_load(&xc_hits), (uint32_t) atomic_load(&xc_misses), 0 };
+  pthread_mutex_lock(&xc_lock);
+  vals[2] = xc_count;
+  pthread_mutex_unlock(&xc_lock);
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value v;
+    napi_create_uint32(env, vals[i], &v);
+    napi_set_element(env, arr, i, v);
+  }
+  return arr;
+}
