@@ -1,7 +1,10 @@
+// Native help for fuse-native's glue; fuse-native.mjs copies this file next to fuse-native.c and
+// includes it there, before the methods.
+//
 // A path -> attributes cache answered on libfuse's own threads, so a getattr (every lookup in
 // libfuse's high-level API is one) that JavaScript already answered costs a hash lookup instead of
 // a round trip into the event loop (about 100 us on this kind of machine, most of it waking
-// threads). fuse-native.mjs copies this file next to fuse-native.c and includes it there.
+// threads).
 //
 // Coherence: JavaScript owns the truth. Every entry is tagged with the generation that was
 // current before its attributes were computed, and an entry is only used while that generation is
@@ -13,6 +16,45 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
+
+// Defined further down in fuse-native.c (this file is included before its methods).
+static int fuse_native_getattr (const char *path, struct stat *stat);
+static int fuse_native_fgetattr (const char *path, struct stat *stat, struct fuse_file_info *info);
+static int fuse_native_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info);
+
+// ---- waiting for JavaScript's answer ----------------------------------------------------------
+//
+// A libfuse thread hands a request to the event loop and waits on a semaphore for the answer.
+// Sleeping at once means being woken again by the kernel, which on a virtual machine costs tens
+// of microseconds, about as long as JavaScript takes to answer a metadata request. So the thread
+// polls the semaphore for a short while first, then sleeps.
+
+#define XC_SPIN_NS 40000L
+
+static inline void xc_cpu_relax (void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+static void xc_wait (uv_sem_t *sem) {
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (uint32_t i = 1; ; i++) {
+    if (uv_sem_trywait(sem) == 0) return;
+    xc_cpu_relax();
+    if ((i & 63) == 0) {
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) > XC_SPIN_NS) break;
+    }
+  }
+  uv_sem_wait(sem);
+}
+
+// ---- the attribute cache ----------------------------------------------------------------------
 
 #define XC_BUCKETS 65536
 #define XC_MAX_ENTRIES 65536
@@ -127,6 +169,31 @@ static int xc_getattr (const char *path, struct stat *st) {
   return res;
 }
 
+// libfuse asks for the attributes of an open file after every change through it (a chmod on the
+// descriptor, a truncate): same cache, by the path libfuse gives (none for some unlinked files).
+static int xc_fgetattr (const char *path, struct stat *st, struct fuse_file_info *info) {
+  if (path == NULL || !atomic_load(&xc_enabled)) return fuse_native_fgetattr(path, st, info);
+  const void *owner = fuse_get_context()->private_data;
+  if (xc_get(owner, path, st)) {
+    atomic_fetch_add(&xc_hits, 1);
+    return 0;
+  }
+  atomic_fetch_add(&xc_misses, 1);
+  uint64_t gen = atomic_load(&xc_gen);
+  int res = fuse_native_fgetattr(path, st, info);
+  if (res == 0) xc_put(owner, path, st, gen);
+  return res;
+}
+
+// The drive does not keep owners: every file belongs to the user who mounted it, so chown
+// succeeds without changing anything, here rather than after a round trip into JavaScript.
+static int xc_chown (const char *path, uid_t uid, gid_t gid) {
+  (void) path;
+  (void) uid;
+  (void) gid;
+  return 0;
+}
+
 typedef struct {
   void *buf;
   fuse_fill_dir_t filler;
@@ -156,6 +223,23 @@ static int xc_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_
 // JavaScript: a change a getattr could see happened.
 NAPI_METHOD(xc_attr_cache_bump) {
   atomic_fetch_add(&xc_gen, 1);
+  return NULL;
+}
+
+// JavaScript, right after a change it made through `path`: the attributes as they are now
+// (fuse-native's stat array), so the getattr libfuse sends after most changes is answered here.
+// Arguments: the mount's fuse_thread_t buffer (its address is the entries' owner), path, stat.
+NAPI_METHOD(xc_attr_cache_put) {
+  NAPI_ARGV(3)
+  NAPI_ARGV_BUFFER_CAST(void *, owner, 0)
+  NAPI_ARGV_UTF8(path, XC_MAX_PATH + 1, 1)
+  NAPI_ARGV_BUFFER_CAST(uint32_t *, ints, 2)
+  // A path that filled the buffer may have been cut short: never cache under a wrong key.
+  if (!atomic_load(&xc_enabled) || ints_len < 18 * sizeof(uint32_t) || path_len == 0 || path_len >= XC_MAX_PATH || path[0] != '/') return NULL;
+  struct stat st;
+  memset(&st, 0, sizeof(st));
+  populate_stat(ints, &st);
+  xc_put(owner, path, &st, atomic_load(&xc_gen));
   return NULL;
 }
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Rebuild fuse-native 2.2.6 from its own source with two changes:
+// Rebuild fuse-native 2.2.6 from its own source with these changes:
 // 1. A fix: its utimens glue hands JavaScript the access time twice (argv 5..6 get l->atime
 //    instead of l->mtime), so every utimes/utimensat on the mount would set a file's modification
 //    time to its access time (rsync -a, tar, cp -p all lose their times).
-// 2. An attribute cache on libfuse's threads (native-deps/attr-cache.c, copied next to
-//    fuse-native.c and included there): getattr requests JavaScript already answered, directly
-//    or through a readdir listing, are answered without a round trip into the event loop.
+// 2. native-deps/attr-cache.c, copied next to fuse-native.c and included there: an attribute
+//    cache on libfuse's threads (getattr/fgetattr requests JavaScript already answered, directly,
+//    through a readdir listing or by handing over a path's attributes right after changing it,
+//    are answered without a round trip into the event loop); chown answered natively (the drive
+//    keeps no owners); and a libfuse thread polls briefly for JavaScript's answer before it sleeps.
 // The addon is built with node-gyp into build/Release, which node-gyp-build loads before the
 // bundled prebuilds; the headers and libfuse come from the fuse-shared-library packages it
 // already depends on. Runs at `npm ci`/`npm install` (postinstall) and from
@@ -27,11 +29,14 @@ const marker = path.join(dir, 'build', 'Release', '.xcloud-build')
 /** Each change: text that must be in fuse-native.c, and what it becomes. */
 const CHANGES = [
   ['FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)', 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)'],
-  ['\nNAPI_METHOD(fuse_native_mount) {', '\n#include "xcloud-attr-cache.c"\n\nNAPI_METHOD(fuse_native_mount) {'],
+  ['\n// Methods\n', '\n#include "xcloud-attr-cache.c"\n\n// Methods\n'],
+  ['  uv_sem_wait(&(l->sem));\\\n  return l->res;', '  xc_wait(&(l->sem));\\\n  return l->res;'],
   ['  ft->env = env;\n', '  ft->env = env;\n  atomic_fetch_add(&xc_gen, 1); // a new mount starts with nothing cached\n'],
   ['ops.getattr = fuse_native_getattr;', 'ops.getattr = xc_getattr;'],
   ['ops.readdir = fuse_native_readdir;', 'ops.readdir = xc_readdir;'],
-  ['  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_bump)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_enable)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_stats)\n'],
+  ['ops.fgetattr = fuse_native_fgetattr;', 'ops.fgetattr = xc_fgetattr;'],
+  ['ops.chown = fuse_native_chown;', 'ops.chown = xc_chown;'],
+  ['  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_bump)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_put)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_enable)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_stats)\n'],
 ]
 
 if (!existsSync(src)) process.exit(0) // not installed (yet)
@@ -44,9 +49,13 @@ const stamp = createHash('sha256').update(JSON.stringify(CHANGES)).update(readFi
 const built = path.join(dir, 'build', 'Release', 'fuse.node')
 if (existsSync(built) && existsSync(marker) && readFileSync(marker, 'utf8').includes(stamp)) process.exit(0)
 
-let code = readFileSync(src, 'utf8')
+// The changes always apply to fuse-native.c as published (kept aside the first time), so a
+// later version of them never lands on top of an earlier one.
+const pristine = `${src}.orig`
+if (!existsSync(pristine)) copyFileSync(src, pristine)
+let code = readFileSync(pristine, 'utf8')
 for (const [from, to] of CHANGES) {
-  if (code.includes(to)) continue // applied by an earlier run
+  if (code.includes(to)) continue // fuse-native.c with the utimens fix of an earlier version of this script
   if (!code.includes(from)) {
     console.error(`[xcloud] fuse-native.c does not contain ${JSON.stringify(from)}; the prebuilt addon stays`)
     process.exit(0)

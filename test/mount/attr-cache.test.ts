@@ -25,7 +25,9 @@ fs.appendFileSync(p('d', 'a'), 'more'); out.appended = st('d/a').size
 fs.utimesSync(p('d', 'a'), 1500000000, 1600000000); out.utimes = st('d/a').mtime
 fs.chmodSync(p('d', 'a'), 0o600); out.chmod = st('d/a').mode
 fs.truncateSync(p('d', 'a'), 2); out.truncated = st('d/a').size
-const fd = fs.openSync(p('d', 'a'), 'r+'); fs.writeSync(fd, Buffer.alloc(10, 1), 0, 10, 100); out.whileOpen = st('d/a').size; fs.closeSync(fd)
+const fd = fs.openSync(p('d', 'a'), 'r+'); fs.writeSync(fd, Buffer.alloc(10, 1), 0, 10, 100); out.whileOpen = st('d/a').size
+fs.writeSync(fd, Buffer.alloc(10, 1), 0, 10, 200); drop(); out.fstatWhileOpen = fs.fstatSync(fd).size
+fs.ftruncateSync(fd, 110); drop(); out.ftruncated = fs.fstatSync(fd).size; fs.closeSync(fd)
 out.afterClose = st('d/a').size
 fs.readdirSync(p('d'))
 fs.renameSync(p('d', 'a'), p('d', 'c')); out.renamedFrom = st('d/a'); out.renamedTo = st('d/c').size
@@ -52,6 +54,8 @@ t.test('the attribute cache answers repeated stats and never a stale one', { ski
     chmod: '600',
     truncated: 2,
     whileOpen: 110,
+    fstatWhileOpen: 210,
+    ftruncated: 110,
     afterClose: 110,
     renamedFrom: 'ENOENT',
     renamedTo: 110,

@@ -23,6 +23,11 @@ export interface MountOptions {
 }
 
 export class XFuse extends Fuse {
+  /** The mount's native state (null before mount()): owner of its attribute cache entries. */
+  get nativeMount(): Buffer | null {
+    return this._thread
+  }
+
   protected override _fuseOptions(): string {
     const base = super._fuseOptions()
     const extra = ['big_writes', `max_write=${MAX_WRITE}`, `max_read=${MAX_WRITE}`]
@@ -52,7 +57,16 @@ function call<T>(cb: Callback, fn: () => T | Promise<T>, ok: (v: T) => unknown[]
 const done = (): unknown[] => [0]
 const stat = (a: Attr): unknown[] => [0, a]
 
-export function fuseOps(vfs: Vfs): Record<string, Callback> {
+/**
+ * The kernel's requests. `fresh(path)` runs right before the answer to a change made through
+ * `path` (in the same synchronous step): it hands the native attribute cache the path's new
+ * attributes, since libfuse asks for them next.
+ */
+export function fuseOps(vfs: Vfs, fresh: (path: string) => void = () => {}): Record<string, Callback> {
+  const then = <T>(path: string, ok: (v: T) => unknown[]) => (v: T): unknown[] => {
+    fresh(path)
+    return ok(v)
+  }
   return {
     init: (cb) => cb(0),
     getattr: (path: string, cb) => call(cb, () => vfs.getattr(path), stat),
@@ -62,28 +76,28 @@ export function fuseOps(vfs: Vfs): Record<string, Callback> {
     access: (path: string, _mode: number, cb) => call(cb, () => vfs.lookup(path), done),
     open: (path: string, flags: number, cb) => call(cb, () => vfs.open(path, flags), (fh) => [0, fh]),
     opendir: (path: string, flags: number, cb) => call(cb, () => vfs.open(path, flags & ~3), (fh) => [0, fh]),
-    create: (path: string, mode: number, cb) => call(cb, () => vfs.create(path, mode), (fh) => [0, fh]),
+    create: (path: string, mode: number, cb) => call(cb, () => vfs.create(path, mode), then(path, (fh) => [0, fh])),
     read: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb) => {
       vfs.read(fd, buf, len, pos).then((n) => cb(n), (err) => fail(cb, err))
     },
     write: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb) => {
-      vfs.write(fd, buf, len, pos).then((n) => cb(n), (err) => fail(cb, err))
+      vfs.write(fd, buf, len, pos).then((n) => { fresh(_path); cb(n) }, (err) => fail(cb, err))
     },
-    truncate: (path: string, size: number, cb) => call(cb, () => vfs.truncate(path, size), done),
-    ftruncate: (_path: string, fd: number, size: number, cb) => call(cb, () => vfs.ftruncate(fd, size), done),
-    flush: (_path: string, fd: number, cb) => call(cb, () => vfs.flush(fd), done),
+    truncate: (path: string, size: number, cb) => call(cb, () => vfs.truncate(path, size), then(path, done)),
+    ftruncate: (path: string, fd: number, size: number, cb) => call(cb, () => vfs.ftruncate(fd, size), then(path, done)),
+    flush: (path: string, fd: number, cb) => call(cb, () => vfs.flush(fd), then(path, done)),
     fsync: (_path: string, _datasync: boolean, fd: number, cb) => call(cb, () => vfs.fsync(fd), done),
     fsyncdir: (_path: string, _datasync: boolean, _fd: number, cb) => cb(0),
-    release: (_path: string, fd: number, cb) => call(cb, () => vfs.release(fd), done),
+    release: (path: string, fd: number, cb) => call(cb, () => vfs.release(fd), then(path, done)),
     releasedir: (_path: string, fd: number, cb) => call(cb, () => vfs.release(fd), done),
     unlink: (path: string, cb) => call(cb, () => vfs.unlink(path), done),
-    mkdir: (path: string, mode: number, cb) => call(cb, () => vfs.mkdir(path, mode), done),
+    mkdir: (path: string, mode: number, cb) => call(cb, () => vfs.mkdir(path, mode), then(path, done)),
     rmdir: (path: string, cb) => call(cb, () => vfs.rmdir(path), done),
-    rename: (src: string, dest: string, cb) => call(cb, () => vfs.rename(src, dest), done),
-    utimens: (path: string, atime: number, mtime: number, cb) => call(cb, () => vfs.utimens(path, atime, mtime), done),
-    chmod: (path: string, mode: number, cb) => call(cb, () => vfs.chmod(path, mode), done),
+    rename: (src: string, dest: string, cb) => call(cb, () => vfs.rename(src, dest), then(dest, done)),
+    utimens: (path: string, atime: number, mtime: number, cb) => call(cb, () => vfs.utimens(path, atime, mtime), then(path, done)),
+    chmod: (path: string, mode: number, cb) => call(cb, () => vfs.chmod(path, mode), then(path, done)),
     chown: (_path: string, _uid: number, _gid: number, cb) => cb(0),
-    symlink: (target: string, path: string, cb) => call(cb, () => vfs.symlink(target, path), done),
+    symlink: (target: string, path: string, cb) => call(cb, () => vfs.symlink(target, path), then(path, done)),
     readlink: (path: string, cb) => call(cb, () => vfs.readlink(path), (t) => [0, t]),
     link: (_src: string, _dest: string, cb) => cb(errnoNumber('EPERM')),
     mknod: (_path: string, _mode: number, _dev: number, cb) => cb(errnoNumber('EPERM')),
@@ -91,12 +105,25 @@ export function fuseOps(vfs: Vfs): Record<string, Callback> {
 }
 
 export function createMount(mountpoint: string, vfs: Vfs, opts: MountOptions = {}): XFuse {
+  let fresh: ((path: string) => void) | undefined
   if (attrCache) {
-    attrCache.enable(opts.attrCache !== false)
     const cache = attrCache
+    const on = opts.attrCache !== false
+    cache.enable(on)
     vfs.state.visibleChanged = () => cache.bump()
+    fresh = on ? (p) => {
+      const mount = fuse.nativeMount
+      if (!mount) return
+      let a: Attr
+      try {
+        a = vfs.getattr(p)
+      } catch {
+        return // gone already (an unlinked file still open): nothing to cache
+      }
+      cache.put(mount, p, a)
+    } : undefined
   }
-  return new XFuse(mountpoint, fuseOps(vfs), {
+  const fuse: XFuse = new XFuse(mountpoint, fuseOps(vfs, fresh), {
     // Reads may wait on the network: the VFS has its own timeouts, no blanket 15 s limit.
     timeout: false,
     fsname: opts.fsname ?? 'xcloud',
@@ -107,4 +134,5 @@ export function createMount(mountpoint: string, vfs: Vfs, opts: MountOptions = {
     entryTimeout: opts.entryTimeout ?? 1,
     force: true,
   })
+  return fuse
 }

@@ -9,9 +9,30 @@
 import { createRequire } from 'node:module'
 import path from 'node:path'
 
+/** The attributes the cache stores, as fuse-native's glue reads them. */
+export interface CachedAttr {
+  ino: number
+  mode: number
+  size: number
+  nlink: number
+  uid: number
+  gid: number
+  atime: Date
+  mtime: Date
+  ctime: Date
+  blocks: number
+  blksize: number
+}
+
 export interface AttrCache {
   /** Everything cached so far is stale. */
   bump(): void
+  /**
+   * `path` has these attributes now (call in the same synchronous step that computed them):
+   * the getattr libfuse sends after a change is then answered without a round trip. `mount` is
+   * the mounted Fuse instance's thread buffer (the entries' owner).
+   */
+  put(mount: Buffer, path: string, attr: CachedAttr): void
   /** Turn the cache on or off for this process (either way nothing cached so far is used). */
   enable(on: boolean): void
   stats(): { hits: number; misses: number; entries: number }
@@ -19,6 +40,7 @@ export interface AttrCache {
 
 interface Binding {
   xc_attr_cache_bump?: () => void
+  xc_attr_cache_put?: (mount: Buffer, path: string, stat: Uint32Array) => void
   xc_attr_cache_enable?: (on: number) => void
   xc_attr_cache_stats?: () => [number, number, number]
 }
@@ -31,12 +53,14 @@ function load(): AttrCache | null {
     // file, and require hands back the module already loaded.
     const fromFuse = createRequire(path.join(dir, 'index.js'))
     const b = (fromFuse('node-gyp-build') as (d: string) => Binding)(dir)
-    if (!b.xc_attr_cache_bump || !b.xc_attr_cache_enable || !b.xc_attr_cache_stats) return null
+    if (!b.xc_attr_cache_bump || !b.xc_attr_cache_put || !b.xc_attr_cache_enable || !b.xc_attr_cache_stats) return null
     const bump = b.xc_attr_cache_bump
+    const put = b.xc_attr_cache_put
     const enable = b.xc_attr_cache_enable
     const stats = b.xc_attr_cache_stats
     return {
       bump: () => bump(),
+      put: (mount, p, a) => put(mount, p, statArray(a)),
       enable: (on) => enable(on ? 1 : 0),
       stats: () => {
         const [hits, misses, entries] = stats()
@@ -46,6 +70,27 @@ function load(): AttrCache | null {
   } catch {
     return null
   }
+}
+
+/** fuse-native's stat layout: 18 uint32s, 64-bit values as (low, high), times in ms. */
+function statArray(a: CachedAttr): Uint32Array {
+  const ints = new Uint32Array(18)
+  const wide = (i: number, v: number): void => {
+    ints[i] = v % 4294967296
+    ints[i + 1] = Math.floor(v / 4294967296)
+  }
+  ints[0] = a.mode
+  ints[1] = a.uid
+  ints[2] = a.gid
+  wide(3, a.size)
+  ints[6] = a.nlink
+  ints[7] = a.ino
+  ints[9] = a.blksize
+  wide(10, a.blocks)
+  wide(12, a.atime.getTime())
+  wide(14, a.mtime.getTime())
+  wide(16, a.ctime.getTime())
+  return ints
 }
 
 export const attrCache: AttrCache | null = load()

@@ -28,6 +28,8 @@ declare module 'fuse-native' {
     unmount(cb: (err: Error | null) => void): void
     static unmount(mnt: string, cb: (err: Error | null) => void): void
     protected _fuseOptions(): string
+    /** The native fuse_thread_t of the mount (allocated by mount()); libfuse's private data. */
+    protected _thread: Buffer | null
   }
   export = Fuse
 }

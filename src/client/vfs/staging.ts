@@ -3,9 +3,16 @@
  * (sparse where nothing was written). One descriptor per staged file, shared by all its handles
  * and kept while any handle is open; the file's length is the file's size.
  */
-import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, constants } from 'node:fs'
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, statSync, writeSync, constants } from 'node:fs'
 import { close, fdatasync, read, write, ftruncate } from 'node:fs'
 import path from 'node:path'
+
+/**
+ * Reads and writes up to this size run synchronously: they go to the page cache and take a few
+ * microseconds, while a trip through libuv's thread pool costs about 100 us of waking threads,
+ * which is most of a small file's write on the mount (measured: 8 KB writes 180 -> 15 us).
+ */
+const SYNC_IO_MAX = 128 * 1024
 
 interface Open {
   fd: number
@@ -31,6 +38,22 @@ export class Staging {
     } finally {
       closeSync(fd)
     }
+  }
+
+  /**
+   * A new, empty staging file for a node just created, left open for the handle that follows
+   * (its `ref` takes this descriptor instead of opening the file again). A file left by an earlier
+   * node with the same number is emptied.
+   */
+  createEmpty(ino: number): void {
+    const fd = openSync(this.pathOf(ino), constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o600)
+    const old = this.open.get(ino)
+    if (old) {
+      closeSync(fd)
+      ftruncateSync(old.fd, 0)
+      return
+    }
+    this.open.set(ino, { fd, refs: 0 })
   }
 
   /** The staging file's length, or null when there is none. */
@@ -80,10 +103,26 @@ export class Staging {
   }
 
   write(fd: number, buf: Buffer, pos: number): Promise<number> {
+    if (buf.length <= SYNC_IO_MAX) {
+      try {
+        let n = 0
+        while (n < buf.length) n += writeSync(fd, buf, n, buf.length - n, pos + n)
+        return Promise.resolve(n)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    }
     return new Promise((resolve, reject) => write(fd, buf, 0, buf.length, pos, (err, n) => (err ? reject(err) : resolve(n))))
   }
 
   read(fd: number, buf: Buffer, pos: number): Promise<number> {
+    if (buf.length <= SYNC_IO_MAX) {
+      try {
+        return Promise.resolve(readSync(fd, buf, 0, buf.length, pos))
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    }
     return new Promise((resolve, reject) => read(fd, buf, 0, buf.length, pos, (err, n) => (err ? reject(err) : resolve(n))))
   }
 

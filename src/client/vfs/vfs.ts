@@ -353,7 +353,7 @@ export class Vfs {
       this.touchDir(parent.ino, now)
       return n
     })
-    this.staging.create(node.ino, 0)
+    this.staging.createEmpty(node.ino)
     // A new empty file is content too: it is uploaded when closed, even if nothing is written.
     return this.openHandle(node, (flags & O_ACCMODE) === O_RDWR ? O_RDWR : O_WRONLY, true)
   }
