@@ -40,17 +40,28 @@ static inline void xc_cpu_relax (void) {
 #endif
 }
 
+// Threads polling right now: one at a time. Several requests in flight at once (the kernel's
+// read-ahead sends a few) wait on the event loop anyway, and more pollers would only take CPU
+// from the work that answers them.
+static _Atomic int xc_spinners = 0;
+
 static void xc_wait (uv_sem_t *sem) {
-  struct timespec start, now;
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  for (uint32_t i = 1; ; i++) {
-    if (uv_sem_trywait(sem) == 0) return;
-    xc_cpu_relax();
-    if ((i & 63) == 0) {
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      if ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) > XC_SPIN_NS) break;
+  if (atomic_fetch_add(&xc_spinners, 1) == 0) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (uint32_t i = 1; ; i++) {
+      if (uv_sem_trywait(sem) == 0) {
+        atomic_fetch_sub(&xc_spinners, 1);
+        return;
+      }
+      xc_cpu_relax();
+      if ((i & 63) == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) > XC_SPIN_NS) break;
+      }
     }
   }
+  atomic_fetch_sub(&xc_spinners, 1);
   uv_sem_wait(sem);
 }
 

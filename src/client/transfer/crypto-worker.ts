@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads'
 import { createDecipheriv, createHash } from 'node:crypto'
+import { ctrInto } from '../../shared/crypto/content.js'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
@@ -46,7 +47,7 @@ parentPort?.on('message', (m: VerifyDecryptRequest) => {
     const d = createDecipheriv('aes-256-ctr', m.key, m.iv)
     // CTR has no padding: update() returns every byte and final() none. The copy into the
     // caller's buffer keeps the caller's thread free of allocations; the garbage stays here.
-    d.update(data).copy(Buffer.from(m.out))
+    ctrInto(d, data, Buffer.from(m.out))
     d.final()
     parentPort!.postMessage({ id: m.id, ok: true, buf: m.buf, out: m.out } satisfies VerifyDecryptResponse, [m.buf, m.out])
     sinceCollect += m.length

@@ -18,6 +18,7 @@ import { batch, parallelMap } from '../../shared/pipeline.js'
 import { challengeDigest } from '../../shared/orders.js'
 import { CHALLENGES_PER_SHARD, SHARD_SIZE, type ShardChallenges, type CommitRequest, type CommitResponse, type HostContact, type Receipt, type ShardPlacement } from '../../shared/protocol.js'
 import { shardCount, shardLength } from '../../shared/sharding.js'
+import { shardBuffers } from './buffers.js'
 import { encryptShard, generateFileKey, sealManifest, wrapKey, type ManifestShard } from '../../shared/crypto/index.js'
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { putShard } from './host-client.js'
@@ -82,7 +83,10 @@ export async function uploadVersion(
       }
       const plain = await source.read(index, length)
       if (plain.length !== length) throw new XError('XC_LOCAL_IO', `short read of shard ${index}: file changed while uploading`)
-      const { iv, ciphertext, hash } = encryptShard(fileKey, plain)
+      // The ciphertext buffer is the pool's: it goes back once its group is stored (every mirror
+      // written, every stand-in cancelled). A cancelled request cannot send bytes from a reused
+      // buffer that a host would keep: hosts check every shard's hash while receiving it.
+      const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, shardBuffers.acquire(length))
       source.release?.(plain)
       const pairs = Array.from({ length: opts.challenges ?? CHALLENGES_PER_SHARD }, () => {
         const salt = randomBytes(16).toString('base64url')
@@ -105,6 +109,7 @@ export async function uploadVersion(
     await bridge.receipts(upload.uploadId, receipts, group.filter((p) => p.challenges.pairs.length > 0).map((p) => p.challenges))
     for (const piece of group) {
       done += piece.size
+      shardBuffers.release(piece.ciphertext)
     }
     opts.onProgress?.(done)
   }
