@@ -23,6 +23,8 @@ export interface HomeStatus {
   shardsFetched: number
   /** getattrs the mount's native attribute cache answered and those that reached the daemon. */
   attrCache: DaemonStatus['attrCache']
+  /** The running daemon's memory; null when no daemon runs. */
+  memory: DaemonStatus['memory'] | null
 }
 
 function openState(home: string): LocalState {
@@ -42,6 +44,7 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
         lastError: s.sync.lastError, synced: s.sync.pendingOps === 0 && s.sync.lastError === null,
         shardsUploaded: s.sync.shardsUploaded, shardsReused: s.sync.shardsReused, shardsFetched: s.shardsFetched,
         attrCache: s.attrCache ?? null,
+        memory: s.memory ?? null,
       }
     } catch { /* fall through to the state file */ }
   }
@@ -54,6 +57,7 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
       cache: { memoryBytes: 0, stagedFiles: t.staged }, tree: { files: t.files, dirs: t.dirs, bytes: t.bytes },
       lastPull: null, lastError: null, synced: c.ops === 0, shardsUploaded: 0, shardsReused: 0, shardsFetched: 0,
       attrCache: null,
+      memory: null,
     }
   } finally {
     state.close()
@@ -67,6 +71,7 @@ export function formatStatus(s: HomeStatus): string {
     s.uploading ? `uploading ${s.uploading.path}: ${formatBytes(s.uploading.done)} of ${formatBytes(s.uploading.bytes)}` : 'no transfer in flight',
     `open files: ${s.openFiles}`,
     `cache: ${formatBytes(s.cache.memoryBytes)} in memory, ${s.cache.stagedFiles} files staged on disk`,
+    ...(s.memory ? [`memory: ${formatBytes(s.memory.rss)} resident (JavaScript heap ${formatBytes(s.memory.heapUsed)}, buffers ${formatBytes(s.memory.arrayBuffers)})`] : []),
     ...(s.attrCache ? [`attribute cache: ${s.attrCache.hits} hits, ${s.attrCache.misses} misses, ${s.attrCache.entries} entries`] : []),
     `drive: ${s.tree.files} files, ${s.tree.dirs} folders, ${formatBytes(s.tree.bytes)}`,
   ]

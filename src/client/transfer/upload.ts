@@ -19,6 +19,9 @@ import { challengeDigest } from '../../shared/orders.js'
 import { CHALLENGES_PER_SHARD, SHARD_SIZE, type ShardChallenges, type CommitRequest, type CommitResponse, type HostContact, type Receipt, type ShardPlacement } from '../../shared/protocol.js'
 import { shardCount, shardLength } from '../../shared/sharding.js'
 import { shardBuffers } from './buffers.js'
+
+/** Ciphertexts at least this long use the shard buffer pool. */
+const POOLED_MIN = 256 * 1024
 import { encryptShard, generateFileKey, sealManifest, wrapKey, type ManifestShard } from '../../shared/crypto/index.js'
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { putShard } from './host-client.js'
@@ -86,7 +89,10 @@ export async function uploadVersion(
       // The ciphertext buffer is the pool's: it goes back once its group is stored (every mirror
       // written, every stand-in cancelled). A cancelled request cannot send bytes from a reused
       // buffer that a host would keep: hosts check every shard's hash while receiving it.
-      const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, shardBuffers.acquire(length))
+      // Small shards (small files) get a buffer of their own size: a pooled 2 MiB one each would
+      // make many small uploads in flight hold megabytes for bytes.
+      const out = length >= POOLED_MIN ? shardBuffers.acquire(length) : Buffer.allocUnsafe(length)
+      const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, out)
       source.release?.(plain)
       const pairs = Array.from({ length: opts.challenges ?? CHALLENGES_PER_SHARD }, () => {
         const salt = randomBytes(16).toString('base64url')
