@@ -21,8 +21,12 @@ export interface Mount {
   log(): string
   /** SIGTERM and wait for a clean exit. */
   stop(): Promise<number | null>
-  /** SIGKILL, then detach the dead mount. */
-  kill9(): Promise<void>
+  /**
+   * SIGKILL the daemon. The dead mount answers ENOTCONN until it is detached; `before` runs in
+   * between (wait there for programs still using the mount: once it is detached, their paths
+   * lead into the plain folder underneath).
+   */
+  kill9(before?: () => Promise<unknown>): Promise<void>
 }
 
 /** Whether `dir` is a mount point now (from /proc/mounts). */
@@ -70,10 +74,11 @@ export async function mount(t: Test, user: Pick<User, 'home'>, dir = mountDir(),
       if (mounted(dir)) await detach(dir)
       return code
     },
-    async kill9() {
+    async kill9(before) {
       stopped = true
       proc.kill('SIGKILL')
       await exited
+      await before?.()
       await detach(dir)
     },
   }

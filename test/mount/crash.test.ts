@@ -10,16 +10,20 @@ import { loginDevice, newUser, startNetwork, workdir } from '../helpers/network.
 import { mount, sh, until } from '../helpers/mount.js'
 
 // Writes files of varied sizes into DIR until it fails; after each close() returns, appends
-// "name sha256" to LOG (outside the mount) and fsyncs the log.
+// "name sha256" to LOG (outside the mount) and fsyncs the log. It stops when DIR is no longer the
+// mount it started on (a detached mount leaves a plain folder at that path) and after 1 GiB.
 const writer = String.raw`
 const fs = require('fs'), crypto = require('crypto'), path = require('path')
 const [dir, log, prefix] = process.argv.slice(2)
 const out = fs.openSync(log, 'a')
-for (let i = 0; ; i++) {
+const dev = fs.statSync(dir).dev
+for (let i = 0, total = 0; total < 2 ** 30; i++) {
   const size = [0, 1, 4096, 300000, 2500000, 5000000][i % 6]
   const data = crypto.randomBytes(size)
   const name = prefix + '-' + i + '.bin'
+  total += size
   try {
+    if (fs.statSync(dir).dev !== dev) process.exit(0)
     const fd = fs.openSync(path.join(dir, name), 'w')
     for (let off = 0; off < size; off += 131072) fs.writeSync(fd, data, off, Math.min(131072, size - off), off)
     fs.closeSync(fd)
@@ -39,11 +43,11 @@ t.test('kill -9 at any moment loses no closed file', async (t) => {
   for (let round = 0; round < 5; round++) {
     const m = await mount(t, user, dir)
     dir = m.dir
-    const child = sh(`node '${script}' '${m.dir}' '${log}' r${round}`, { allowFail: true })
+    const child = sh(`exec node '${script}' '${m.dir}' '${log}' r${round}`, { allowFail: true })
     // Kill somewhere between 0.3 and 2.5 s into the writes: mid-write, mid-close, mid-upload.
     await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 2200)))
-    await m.kill9()
-    await child
+    // The writer fails on the dead mount (ENOTCONN) and exits before the mount is detached.
+    await m.kill9(() => child)
   }
   const closed = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ') as [string, string])
   t.ok(closed.length >= 10, `${closed.length} files were closed across 5 kills`)
