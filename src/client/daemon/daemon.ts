@@ -44,7 +44,7 @@ export interface DaemonStatus {
   /** Shards fetched from hosts for reads (cache misses). */
   shardsFetched: number
   /** The daemon's memory (bytes): resident set, V8 heap in use, Buffers and other memory outside it. */
-  memory: { rss: number; heapUsed: number; external: number; arrayBuffers: number }
+  memory: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
   /** getattrs answered by the native attribute cache and those that went to the daemon; null without it. */
   attrCache: { hits: number; misses: number; entries: number } | null
   tree: { files: number; dirs: number; bytes: number }
@@ -144,7 +144,7 @@ export class Daemon {
       openFiles: this.vfs.openHandles,
       cache: { memoryBytes: this.remote.cachedBytes, stagedFiles: tree.staged },
       shardsFetched: this.remote.fetched,
-      memory: (({ rss, heapUsed, external, arrayBuffers }) => ({ rss, heapUsed, external, arrayBuffers }))(process.memoryUsage()),
+      memory: (({ rss, heapTotal, heapUsed, external, arrayBuffers }) => ({ rss, heapTotal, heapUsed, external, arrayBuffers }))(process.memoryUsage()),
       attrCache: this.opts.attrCache === false ? null : attrCache?.stats() ?? null,
       tree: { files: tree.files, dirs: tree.dirs, bytes: tree.bytes },
       updatedAt: Date.now(),
