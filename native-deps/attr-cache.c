@@ -15,6 +15,9 @@
 // child's attributes), never from anything else.
 
 #include <stdatomic.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <time.h>
 
@@ -280,4 +283,21 @@ NAPI_METHOD(xc_attr_cache_stats) {
     napi_set_element(env, arr, i, v);
   }
   return arr;
+}
+
+// ---- memory ------------------------------------------------------------------------------------
+//
+// JavaScript, once at mount: allocations of 128 KiB and more get their own mappings, returned to
+// the system when freed. glibc raises that threshold after each large free (up to 32 MiB), after
+// which shard-sized buffers come from the heap and their pages stay resident once freed: about
+// 20 MB of the daemon's peak resident memory over bench:mount's workload. Returns 1 if applied.
+NAPI_METHOD(xc_malloc_large_mapped) {
+  napi_value out;
+#ifdef __GLIBC__
+  int ok = mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1;
+#else
+  int ok = 0;
+#endif
+  napi_create_uint32(env, ok ? 1 : 0, &out);
+  return out;
 }

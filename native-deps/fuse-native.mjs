@@ -36,7 +36,7 @@ const CHANGES = [
   ['ops.readdir = fuse_native_readdir;', 'ops.readdir = xc_readdir;'],
   ['ops.fgetattr = fuse_native_fgetattr;', 'ops.fgetattr = xc_fgetattr;'],
   ['ops.chown = fuse_native_chown;', 'ops.chown = xc_chown;'],
-  ['  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_bump)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_put)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_enable)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_stats)\n'],
+  ['  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_bump)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_put)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_enable)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_stats)\n  NAPI_EXPORT_FUNCTION(xc_malloc_large_mapped)\n'],
 ]
 
 if (!existsSync(src)) process.exit(0) // not installed (yet)

@@ -11,10 +11,10 @@
  * instead (measured in bench/RESULTS.md). It is a limit, not a reservation: resident memory grows
  * only by garbage that would otherwise have been collected sooner.
  *
- * The client pools its shard buffers, so that pressure is gone there; what its mount daemon keeps
- * resident is young-generation space (16 MiB semi-spaces by default) and a heap that never shrinks
- * below its initial size. Smaller semi-spaces and the default initial heap took the daemon's peak
- * resident memory from 259 to 221 MB over the same workload (bench/RESULTS.md).
+ * The client pools its shard buffers, so that pressure is gone there; what its mount daemon kept
+ * resident was young-generation space (two semi-spaces of up to 16 MiB by default) and a heap that
+ * never shrinks below its initial size. Smaller semi-spaces and the default initial heap took the
+ * daemon's peak resident memory from 259 to 221 MB over the same workload (bench/RESULTS.md).
  */
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'

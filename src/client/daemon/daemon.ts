@@ -13,7 +13,7 @@ import { XError } from '../../shared/errors.js'
 import { DEFAULT_MIRRORS } from '../../shared/protocol.js'
 import { XCloudClient } from '../client.js'
 import { createMount, type XFuse } from '../fuse/adapter.js'
-import { attrCache } from '../fuse/attr-cache.js'
+import { attrCache, mapLargeAllocations } from '../fuse/attr-cache.js'
 import { LocalState } from '../state/local-state.js'
 import { SyncEngine, type SyncStatus } from '../sync/engine.js'
 import { RemoteContent } from '../vfs/remote-content.js'
@@ -71,6 +71,8 @@ export class Daemon {
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const mountpoint = path.resolve(opts.mountpoint)
+    // Before the data path allocates: freed shard buffers go back to the system (attr-cache.ts).
+    mapLargeAllocations()
     const client = await XCloudClient.fromHome(opts.home)
     const state = new LocalState(path.join(opts.home, 'state.db'))
     try {

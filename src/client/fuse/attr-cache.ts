@@ -43,17 +43,26 @@ interface Binding {
   xc_attr_cache_put?: (mount: Buffer, path: string, stat: Uint32Array) => void
   xc_attr_cache_enable?: (on: number) => void
   xc_attr_cache_stats?: () => [number, number, number]
+  xc_malloc_large_mapped?: () => number
 }
 
-function load(): AttrCache | null {
+function binding(): Binding | null {
   try {
     const require = createRequire(import.meta.url)
     const dir = path.dirname(require.resolve('fuse-native/package.json'))
     // The same addon fuse-native loaded: node-gyp-build as fuse-native resolves it picks the same
     // file, and require hands back the module already loaded.
     const fromFuse = createRequire(path.join(dir, 'index.js'))
-    const b = (fromFuse('node-gyp-build') as (d: string) => Binding)(dir)
-    if (!b.xc_attr_cache_bump || !b.xc_attr_cache_put || !b.xc_attr_cache_enable || !b.xc_attr_cache_stats) return null
+    return (fromFuse('node-gyp-build') as (d: string) => Binding)(dir)
+  } catch {
+    return null
+  }
+}
+
+function load(): AttrCache | null {
+  try {
+    const b = binding()
+    if (!b?.xc_attr_cache_bump || !b.xc_attr_cache_put || !b.xc_attr_cache_enable || !b.xc_attr_cache_stats) return null
     const bump = b.xc_attr_cache_bump
     const put = b.xc_attr_cache_put
     const enable = b.xc_attr_cache_enable
@@ -94,3 +103,12 @@ function statArray(a: CachedAttr): Uint32Array {
 }
 
 export const attrCache: AttrCache | null = load()
+
+/**
+ * Have the C allocator map buffers of 128 KiB and more on their own and unmap them when freed
+ * (native-deps/attr-cache.c), so freed shard buffers do not stay resident. False when the addon
+ * is the prebuilt one or the C library is not glibc.
+ */
+export function mapLargeAllocations(): boolean {
+  return binding()?.xc_malloc_large_mapped?.() === 1
+}
