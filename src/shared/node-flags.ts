@@ -11,10 +11,11 @@
  * instead (measured in bench/RESULTS.md). It is a limit, not a reservation: resident memory grows
  * only by garbage that would otherwise have been collected sooner.
  *
- * The client pools its shard buffers, so that pressure is gone there; what its mount daemon kept
- * resident was young-generation space (two semi-spaces of up to 16 MiB by default) and a heap that
- * never shrinks below its initial size. Smaller semi-spaces and the default initial heap took the
- * daemon's peak resident memory from 259 to 221 MB over the same workload (bench/RESULTS.md).
+ * What the mount daemon kept resident beyond that was young-generation space: two semi-spaces of
+ * up to 16 MiB by default. 4 MiB semi-spaces took its peak resident memory from 259 to 222 MB over
+ * the same workload. The initial heap stays: without it the daemon's TLS records start a full
+ * marking every few dozen megabytes read, and a cold read spends about 2.5 CPU-seconds per GiB in
+ * V8's marking threads (bench/RESULTS.md).
  */
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,7 +23,7 @@ import { fileURLToPath } from 'node:url'
 export type Program = 'xcloud' | 'xcore' | 'xbridge'
 
 export const NODE_FLAGS: Record<Program, readonly string[]> = {
-  xcloud: ['--max-semi-space-size=4'],
+  xcloud: ['--initial-heap-size=64', '--max-semi-space-size=4'],
   xcore: ['--initial-heap-size=128'],
   xbridge: ['--initial-heap-size=128'],
 }
