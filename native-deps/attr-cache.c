@@ -169,8 +169,9 @@ static void xc_put (const void *owner, const char *path, const struct stat *st, 
   pthread_mutex_unlock(&xc_lock);
 }
 
-static int xc_getattr (const char *path, struct stat *st) {
-  if (!atomic_load(&xc_enabled)) return fuse_native_getattr(path, st);
+// The cached attributes of `path`, else the daemon's answer (getattr, or fgetattr when `info` is
+// given), cached with the generation current before it was asked.
+static int xc_cached_attr (const char *path, struct stat *st, struct fuse_file_info *info) {
   const void *owner = fuse_get_context()->private_data;
   if (xc_get(owner, path, st)) {
     atomic_fetch_add(&xc_hits, 1);
@@ -178,25 +179,21 @@ static int xc_getattr (const char *path, struct stat *st) {
   }
   atomic_fetch_add(&xc_misses, 1);
   uint64_t gen = atomic_load(&xc_gen);
-  int res = fuse_native_getattr(path, st);
+  int res = info ? fuse_native_fgetattr(path, st, info) : fuse_native_getattr(path, st);
   if (res == 0) xc_put(owner, path, st, gen);
   return res;
+}
+
+static int xc_getattr (const char *path, struct stat *st) {
+  if (!atomic_load(&xc_enabled)) return fuse_native_getattr(path, st);
+  return xc_cached_attr(path, st, NULL);
 }
 
 // libfuse asks for the attributes of an open file after every change through it (a chmod on the
 // descriptor, a truncate): same cache, by the path libfuse gives (none for some unlinked files).
 static int xc_fgetattr (const char *path, struct stat *st, struct fuse_file_info *info) {
-  if (path == NULL || !atomic_load(&xc_enabled)) return fuse_native_fgetattr(path, st, info);
-  const void *owner = fuse_get_context()->private_data;
-  if (xc_get(owner, path, st)) {
-    atomic_fetch_add(&xc_hits, 1);
-    return 0;
-  }
-  atomic_fetch_add(&xc_misses, 1);
-  uint64_t gen = atomic_load(&xc_gen);
-  int res = fuse_native_fgetattr(path, st, info);
-  if (res == 0) xc_put(owner, path, st, gen);
-  return res;
+  if (path == NULL || info == NULL || !atomic_load(&xc_enabled)) return fuse_native_fgetattr(path, st, info);
+  return xc_cached_attr(path, st, info);
 }
 
 // The drive does not keep owners: every file belongs to the user who mounted it, so chown

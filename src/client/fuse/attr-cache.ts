@@ -8,21 +8,7 @@
  */
 import { createRequire } from 'node:module'
 import path from 'node:path'
-
-/** The attributes the cache stores, as fuse-native's glue reads them. */
-export interface CachedAttr {
-  ino: number
-  mode: number
-  size: number
-  nlink: number
-  uid: number
-  gid: number
-  atime: Date
-  mtime: Date
-  ctime: Date
-  blocks: number
-  blksize: number
-}
+import type { Attr } from '../vfs/vfs.js'
 
 export interface AttrCache {
   /** Everything cached so far is stale. */
@@ -32,7 +18,7 @@ export interface AttrCache {
    * the getattr libfuse sends after a change is then answered without a round trip. `mount` is
    * the mounted Fuse instance's thread buffer (the entries' owner).
    */
-  put(mount: Buffer, path: string, attr: CachedAttr): void
+  put(mount: Buffer, path: string, attr: Attr): void
   /** Turn the cache on or off for this process (either way nothing cached so far is used). */
   enable(on: boolean): void
   stats(): { hits: number; misses: number; entries: number }
@@ -82,7 +68,7 @@ function load(): AttrCache | null {
 }
 
 /** fuse-native's stat layout: 18 uint32s, 64-bit values as (low, high), times in ms. */
-function statArray(a: CachedAttr): Uint32Array {
+function statArray(a: Attr): Uint32Array {
   const ints = new Uint32Array(18)
   const wide = (i: number, v: number): void => {
     ints[i] = v % 4294967296
