@@ -284,14 +284,17 @@ NAPI_METHOD(xc_attr_cache_stats) {
 
 // ---- memory ------------------------------------------------------------------------------------
 //
-// JavaScript, once at mount: allocations of 128 KiB and more get their own mappings, returned to
-// the system when freed. glibc raises that threshold after each large free (up to 32 MiB), after
-// which shard-sized buffers come from the heap and their pages stay resident once freed: about
-// 20 MB of the daemon's peak resident memory over bench:mount's workload. Returns 1 if applied.
+// JavaScript, once at mount: allocations of 1 MiB and more (shard buffers, 2 MiB) get their own
+// mappings, returned to the system when freed. glibc raises that threshold after each large free
+// (up to 32 MiB), after which shard-sized buffers come from the heap and their pages stay resident
+// once freed: about 20 MB of the daemon's peak resident memory over bench:mount's workload.
+// Not lower: libfuse allocates each read's 128 KiB reply buffer with malloc, and a fresh mapping
+// per read costs 32 page faults and zeroed pages on every request (a third of a cold read's
+// kernel time). Returns 1 if applied.
 NAPI_METHOD(xc_malloc_large_mapped) {
   napi_value out;
 #ifdef __GLIBC__
-  int ok = mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1;
+  int ok = mallopt(M_MMAP_THRESHOLD, 1024 * 1024) == 1;
 #else
   int ok = 0;
 #endif

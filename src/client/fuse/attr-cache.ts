@@ -91,7 +91,7 @@ function statArray(a: Attr): Uint32Array {
 export const attrCache: AttrCache | null = load()
 
 /**
- * Have the C allocator map buffers of 128 KiB and more on their own and unmap them when freed
+ * Have the C allocator map buffers of 1 MiB and more (shard buffers) on their own and unmap them when freed
  * (native-deps/attr-cache.c), so freed shard buffers do not stay resident. False when the addon
  * is the prebuilt one or the C library is not glibc.
  */
