@@ -5,8 +5,9 @@
  * registration. We trust exactly that certificate (`ca` = its PEM) and then require the presented
  * certificate's fingerprint to equal the pinned one, so neither a CA nor DNS is trusted.
  * One keep-alive agent per host keeps TLS handshakes off the hot path. Node's https is used
- * directly (not got) because hedging needs to abort a request and reuse its socket budget at once,
- * and reads land straight in one preallocated buffer per shard.
+ * directly (not got) because hedging needs to abort a request and reuse its socket budget at once.
+ * Downloads go through shard-get.ts, whose connections decrypt each body straight into its
+ * shard's buffer.
  */
 import https from 'node:https'
 import PQueue from 'p-queue'
@@ -15,6 +16,7 @@ import type { PeerCertificate } from 'node:tls'
 import { XError, fromWire, toXError } from '../../shared/errors.js'
 import type { HostContact, Receipt } from '../../shared/protocol.js'
 import { shardBuffers } from './buffers.js'
+import { closeShardConnections, getInto } from './shard-get.js'
 
 export interface TransferTiming {
   /** Milliseconds from request start to the last byte. */
@@ -71,6 +73,7 @@ export function agentFor(host: HostContact): https.Agent {
 export function closeAgents(): void {
   for (const { agent } of agents.values()) agent.destroy()
   agents.clear()
+  closeShardConnections()
   for (const q of queues.values()) q.clear()
   queues.clear()
 }
@@ -145,8 +148,8 @@ async function putShardNow(host: HostContact, token: string, hash: string, data:
 
 /**
  * GET one whole shard of known size into one pooled buffer (the caller releases it to
- * shardBuffers when done). The caller verifies the hash; here we only
- * refuse a body of the wrong length (without reading more than `size` bytes into memory).
+ * shardBuffers when done), on a connection of shard-get.ts that decrypts the body straight into
+ * that buffer. The caller verifies the hash; here we only refuse a body of the wrong length.
  */
 export function getShard(host: HostContact, token: string, hash: string, size: number, opts: RequestOptions = {}): Promise<{ data: Buffer } & TransferTiming> {
   return queued(host, opts.signal, () => getShardNow(host, token, hash, size, opts))
@@ -154,43 +157,12 @@ export function getShard(host: HostContact, token: string, hash: string, size: n
 
 async function getShardNow(host: HostContact, token: string, hash: string, size: number, opts: RequestOptions): Promise<{ data: Buffer } & TransferTiming> {
   const start = performance.now()
-  const res = await request(host, 'GET', `/shards/${hash}`, token ? { authorization: `XC-Token ${token}` } : {}, null, opts)
-  const firstByteMs = performance.now() - start
-  if (res.statusCode !== 200) throw await errorFrom(res)
-  const data = await readExactly(res, size)
-  return { data, ms: performance.now() - start, firstByteMs }
-}
-
-/**
- * Read a response of exactly `size` bytes into one buffer with 'data' events: TLS delivers 16 KiB
- * at a time, and an async iterator's promise per chunk costs more than the copy.
- */
-function readExactly(res: IncomingMessage, size: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const data = shardBuffers.acquire(size)
-    let off = 0
-    const done = (err: XError | null): void => {
-      res.off('data', onData)
-      res.off('end', onEnd)
-      res.off('error', onError)
-      res.off('aborted', onAborted)
-      if (err) {
-        res.destroy()
-        shardBuffers.release(data)
-        reject(err)
-      } else resolve(data)
-    }
-    const onData = (chunk: Buffer): void => {
-      if (off + chunk.length > size) return done(new XError('XC_SIZE_MISMATCH', `host sent more than ${size} bytes`))
-      chunk.copy(data, off)
-      off += chunk.length
-    }
-    const onEnd = (): void => done(off === size ? null : new XError('XC_SIZE_MISMATCH', `host sent ${off} of ${size} bytes`))
-    const onError = (err: Error): void => done(err instanceof XError ? err : toXError(err))
-    const onAborted = (): void => done(new XError('XC_HOST_UNREACHABLE', 'host closed the connection mid-shard'))
-    res.on('data', onData)
-    res.on('end', onEnd)
-    res.on('error', onError)
-    res.on('aborted', onAborted)
-  })
+  const data = shardBuffers.acquire(size)
+  try {
+    const { firstByteMs } = await getInto(host, token, hash, data, opts)
+    return { data, ms: performance.now() - start, firstByteMs }
+  } catch (err) {
+    shardBuffers.release(data)
+    throw err
+  }
 }
