@@ -18,13 +18,16 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <errno.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 // Defined further down in fuse-native.c (this file is included before its methods).
 static int fuse_native_getattr (const char *path, struct stat *stat);
 static int fuse_native_fgetattr (const char *path, struct stat *stat, struct fuse_file_info *info);
 static int fuse_native_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info);
+static int fuse_native_write (const char *path, const char *buf, size_t len, off_t offset, struct fuse_file_info *info);
 
 // ---- waiting for JavaScript's answer ----------------------------------------------------------
 //
@@ -301,6 +304,211 @@ NAPI_METHOD(xc_attr_cache_stats) {
     napi_set_element(env, arr, i, v);
   }
   return arr;
+}
+
+// ---- writes straight into staging -----------------------------------------------------------
+//
+// A sequential write reaches the daemon as one 128 KiB request at a time, each answered before the
+// kernel sends the next. Through JavaScript, each one waits for the event loop to wake, crosses
+// into JavaScript and back, and wakes this thread again: about 300 us per request, most of it
+// waiting. For a file whose every byte is new (created, or truncated to zero, so no shard of an
+// earlier version has to be fetched first), JavaScript hands over the staging file's descriptor
+// and this thread writes there itself. What the writes covered is kept per handle for JavaScript,
+// which takes it before anything that depends on the file's size or shards (a getattr, a read,
+// flush, fsync, release), so its bookkeeping (size, time, shards to upload) is exactly what it
+// would have been. Each write bumps the attribute-cache generation, as JavaScript does for its own.
+
+#define XC_FW_SLOTS 256
+
+typedef struct {
+  int used;
+  const void *owner; // the mount (fuse-native's thread buffer), as for cached attributes
+  uint64_t fh;
+  int fd;            // our own duplicate of the staging descriptor
+  uint64_t max_size; // writes ending beyond this answer EFBIG
+  int pending;       // writes since JavaScript last took them
+  uint64_t lo, hi;   // the byte range those writes covered
+  double at_ms;      // wall-clock time of the last one
+} xc_fw_t;
+
+static xc_fw_t xc_fw[XC_FW_SLOTS];
+static pthread_mutex_t xc_fw_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int xc_fw_count = 0;
+static _Atomic int64_t xc_fw_last_ms = 0;
+static _Atomic uint64_t xc_fw_writes = 0;
+
+static xc_fw_t *xc_fw_find_locked (const void *owner, uint64_t fh) {
+  for (uint32_t i = 0; i < XC_FW_SLOTS; i++) {
+    xc_fw_t *e = &xc_fw[(fh + i) % XC_FW_SLOTS];
+    if (e->used && e->fh == fh && e->owner == owner) return e;
+  }
+  return NULL;
+}
+
+static double xc_now_ms (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double) ts.tv_sec * 1000.0 + (double) (ts.tv_nsec / 1000000);
+}
+
+static int xc_write (const char *path, const char *buf, size_t len, off_t off, struct fuse_file_info *info) {
+  if (info == NULL || atomic_load(&xc_fw_count) == 0) return fuse_native_write(path, buf, len, off, info);
+  const void *owner = fuse_get_context()->private_data;
+  int fd = -1;
+  uint64_t max_size = 0;
+  pthread_mutex_lock(&xc_fw_lock);
+  xc_fw_t *e = xc_fw_find_locked(owner, info->fh);
+  if (e != NULL) {
+    fd = e->fd;
+    max_size = e->max_size;
+  }
+  pthread_mutex_unlock(&xc_fw_lock);
+  if (fd < 0) return fuse_native_write(path, buf, len, off, info);
+  if (off < 0) return -EINVAL;
+  if ((uint64_t) off + len > max_size) return -EFBIG;
+  if (len == 0) return 0;
+  size_t done = 0;
+  int err = 0;
+  while (done < len) {
+    ssize_t n = pwrite(fd, buf + done, len - done, off + (off_t) done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      break;
+    }
+    if (n == 0) {
+      err = EIO;
+      break;
+    }
+    done += (size_t) n;
+  }
+  if (done > 0) {
+    // The kernel sends no release while a write on the handle runs, so the entry is still ours.
+    double now = xc_now_ms();
+    pthread_mutex_lock(&xc_fw_lock);
+    e = xc_fw_find_locked(owner, info->fh);
+    if (e != NULL) {
+      uint64_t lo = (uint64_t) off, hi = (uint64_t) off + done;
+      if (!e->pending || lo < e->lo) e->lo = lo;
+      if (!e->pending || hi > e->hi) e->hi = hi;
+      e->pending = 1;
+      e->at_ms = now;
+    }
+    pthread_mutex_unlock(&xc_fw_lock);
+    atomic_store(&xc_fw_last_ms, (int64_t) now);
+    atomic_fetch_add(&xc_fw_writes, 1);
+    atomic_fetch_add(&xc_gen, 1);
+  }
+  if (done == 0) return -(err ? err : EIO);
+  return (int) done;
+}
+
+// JavaScript: writes through handle `fh` of the mount go to descriptor `fd` (duplicated here) from
+// now on, up to `maxSize` bytes. Arguments: the mount's thread buffer, fh, fd, maxSize. Returns 1,
+// or 0 when refused (table full): then JavaScript keeps taking the writes.
+NAPI_METHOD(xc_fast_write_open) {
+  NAPI_ARGV(4)
+  NAPI_ARGV_BUFFER_CAST(void *, owner, 0)
+  NAPI_ARGV_UINT32(fh, 1)
+  NAPI_ARGV_INT32(fd, 2)
+  double max_size = 0;
+  napi_get_value_double(env, argv[3], &max_size);
+  uint32_t ok = 0;
+  int dup_fd = dup(fd);
+  if (dup_fd >= 0) {
+    pthread_mutex_lock(&xc_fw_lock);
+    if (xc_fw_find_locked(owner, fh) == NULL) {
+      for (uint32_t i = 0; i < XC_FW_SLOTS; i++) {
+        xc_fw_t *e = &xc_fw[(fh + i) % XC_FW_SLOTS];
+        if (e->used) continue;
+        memset(e, 0, sizeof(*e));
+        e->used = 1;
+        e->owner = owner;
+        e->fh = fh;
+        e->fd = dup_fd;
+        e->max_size = max_size > 0 ? (uint64_t) max_size : 0;
+        atomic_fetch_add(&xc_fw_count, 1);
+        ok = 1;
+        break;
+      }
+    }
+    pthread_mutex_unlock(&xc_fw_lock);
+    if (!ok) close(dup_fd);
+  }
+  NAPI_RETURN_UINT32(ok)
+}
+
+// JavaScript: what writes through `fh` covered since the last call, as [lo, hi, atMs], or null.
+NAPI_METHOD(xc_fast_write_take) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_BUFFER_CAST(void *, owner, 0)
+  NAPI_ARGV_UINT32(fh, 1)
+  int pending = 0;
+  double vals[3] = { 0, 0, 0 };
+  pthread_mutex_lock(&xc_fw_lock);
+  xc_fw_t *e = xc_fw_find_locked(owner, fh);
+  if (e != NULL && e->pending) {
+    pending = 1;
+    vals[0] = (double) e->lo;
+    vals[1] = (double) e->hi;
+    vals[2] = e->at_ms;
+    e->pending = 0;
+  }
+  pthread_mutex_unlock(&xc_fw_lock);
+  napi_value out;
+  if (!pending) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  napi_create_array_with_length(env, 3, &out);
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value v;
+    napi_create_double(env, vals[i], &v);
+    napi_set_element(env, out, i, v);
+  }
+  return out;
+}
+
+// A new mount: entries left by an earlier mount whose thread buffer had the same address are
+// not this mount's handles.
+static void xc_fw_forget_owner (const void *owner) {
+  pthread_mutex_lock(&xc_fw_lock);
+  for (uint32_t i = 0; i < XC_FW_SLOTS; i++) {
+    if (!xc_fw[i].used || xc_fw[i].owner != owner) continue;
+    close(xc_fw[i].fd);
+    xc_fw[i].used = 0;
+    atomic_fetch_sub(&xc_fw_count, 1);
+  }
+  pthread_mutex_unlock(&xc_fw_lock);
+}
+
+// JavaScript, at release (after taking what is pending): forget `fh` and close our descriptor.
+NAPI_METHOD(xc_fast_write_close) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_BUFFER_CAST(void *, owner, 0)
+  NAPI_ARGV_UINT32(fh, 1)
+  int fd = -1;
+  pthread_mutex_lock(&xc_fw_lock);
+  xc_fw_t *e = xc_fw_find_locked(owner, fh);
+  if (e != NULL) {
+    fd = e->fd;
+    e->used = 0;
+    atomic_fetch_sub(&xc_fw_count, 1);
+  }
+  pthread_mutex_unlock(&xc_fw_lock);
+  if (fd >= 0) close(fd);
+  return NULL;
+}
+
+// JavaScript: [wall-clock milliseconds of the last write answered here (0: none yet), how many].
+NAPI_METHOD(xc_fast_write_stats) {
+  napi_value out, v;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_double(env, (double) atomic_load(&xc_fw_last_ms), &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_double(env, (double) atomic_load(&xc_fw_writes), &v);
+  napi_set_element(env, out, 1, v);
+  return out;
 }
 
 // ---- memory ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import { XError } from '../../shared/errors.js'
 import { DEFAULT_MIRRORS } from '../../shared/protocol.js'
 import { XCloudClient } from '../client.js'
 import { createMount, type XFuse } from '../fuse/adapter.js'
-import { attrCache, mapLargeAllocations } from '../fuse/attr-cache.js'
+import { attrCache, fastWrites, mapLargeAllocations } from '../fuse/attr-cache.js'
 import { LocalState } from '../state/local-state.js'
 import { SyncEngine, type SyncStatus } from '../sync/engine.js'
 import { RemoteContent } from '../vfs/remote-content.js'
@@ -47,6 +47,8 @@ export interface DaemonStatus {
   memory: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
   /** getattrs answered by the native attribute cache and those that went to the daemon; null without it. */
   attrCache: { hits: number; misses: number; entries: number } | null
+  /** Writes libfuse's threads put into staging files themselves; null without them. */
+  nativeWrites: number | null
   tree: { files: number; dirs: number; bytes: number }
   updatedAt: number
 }
@@ -148,6 +150,7 @@ export class Daemon {
       shardsFetched: this.remote.fetched,
       memory: (({ rss, heapTotal, heapUsed, external, arrayBuffers }) => ({ rss, heapTotal, heapUsed, external, arrayBuffers }))(process.memoryUsage()),
       attrCache: this.opts.attrCache === false ? null : attrCache?.stats() ?? null,
+      nativeWrites: fastWrites?.count() ?? null,
       tree: { files: tree.files, dirs: tree.dirs, bytes: tree.bytes },
       updatedAt: Date.now(),
     }

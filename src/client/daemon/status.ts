@@ -23,6 +23,8 @@ export interface HomeStatus {
   shardsFetched: number
   /** getattrs the mount's native attribute cache answered and those that reached the daemon. */
   attrCache: DaemonStatus['attrCache']
+  /** Writes answered on libfuse's threads (new files' bytes straight into staging). */
+  nativeWrites: number | null
   /** The running daemon's memory; null when no daemon runs. */
   memory: DaemonStatus['memory'] | null
 }
@@ -44,6 +46,7 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
         lastError: s.sync.lastError, synced: s.sync.pendingOps === 0 && s.sync.lastError === null,
         shardsUploaded: s.sync.shardsUploaded, shardsReused: s.sync.shardsReused, shardsFetched: s.shardsFetched,
         attrCache: s.attrCache ?? null,
+        nativeWrites: s.nativeWrites ?? null,
         memory: s.memory ?? null,
       }
     } catch { /* fall through to the state file */ }
@@ -57,6 +60,7 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
       cache: { memoryBytes: 0, stagedFiles: t.staged }, tree: { files: t.files, dirs: t.dirs, bytes: t.bytes },
       lastPull: null, lastError: null, synced: c.ops === 0, shardsUploaded: 0, shardsReused: 0, shardsFetched: 0,
       attrCache: null,
+      nativeWrites: null,
       memory: null,
     }
   } finally {
@@ -73,6 +77,7 @@ export function formatStatus(s: HomeStatus): string {
     `cache: ${formatBytes(s.cache.memoryBytes)} in memory, ${s.cache.stagedFiles} files staged on disk`,
     ...(s.memory ? [`memory: ${formatBytes(s.memory.rss)} resident (JavaScript heap ${formatBytes(s.memory.heapUsed)}, buffers ${formatBytes(s.memory.arrayBuffers)})`] : []),
     ...(s.attrCache ? [`attribute cache: ${s.attrCache.hits} hits, ${s.attrCache.misses} misses, ${s.attrCache.entries} entries`] : []),
+    ...(s.nativeWrites !== null ? [`writes straight to staging: ${s.nativeWrites}`] : []),
     `drive: ${s.tree.files} files, ${s.tree.dirs} folders, ${formatBytes(s.tree.bytes)}`,
   ]
   return lines.join('\n') + '\n'

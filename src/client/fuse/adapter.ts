@@ -9,7 +9,7 @@
 import Fuse from 'fuse-native'
 import { errnoNumber, toFsError } from '../vfs/errno.js'
 import type { Attr, StatFs, Vfs } from '../vfs/vfs.js'
-import { attrCache } from './attr-cache.js'
+import { attrCache, fastWrites } from './attr-cache.js'
 
 export const MAX_WRITE = 128 * 1024
 
@@ -20,6 +20,8 @@ export interface MountOptions {
   fsname?: string
   /** Answer repeated getattrs on libfuse's threads (attr-cache.ts); on unless false. */
   attrCache?: boolean
+  /** Let libfuse's threads write new files' bytes into staging themselves; on unless false. */
+  fastWrites?: boolean
 }
 
 export class XFuse extends Fuse {
@@ -122,6 +124,31 @@ export function createMount(mountpoint: string, vfs: Vfs, opts: MountOptions = {
       }
       cache.put(mount, p, a)
     } : undefined
+  }
+  if (fastWrites && opts.fastWrites !== false) {
+    const native = fastWrites
+    // Each handed-over handle keeps the mount it was opened on (and with it the buffer whose
+    // address keys its native entry) until its release.
+    const mounts = new Map<number, Buffer>()
+    vfs.fastWrites = {
+      open: (fh, fd, maxSize) => {
+        const mount = fuse.nativeMount
+        if (!mount || !native.open(mount, fh, fd, maxSize)) return false
+        mounts.set(fh, mount)
+        return true
+      },
+      take: (fh) => {
+        const mount = mounts.get(fh)
+        return mount ? native.take(mount, fh) : null
+      },
+      close: (fh) => {
+        const mount = mounts.get(fh)
+        if (!mount) return
+        mounts.delete(fh)
+        native.close(mount, fh)
+      },
+      lastWriteAt: () => native.lastWriteAt(),
+    }
   }
   const fuse: XFuse = new XFuse(mountpoint, fuseOps(vfs, fresh), {
     // Reads may wait on the network: the VFS has its own timeouts, no blanket 15 s limit.

@@ -30,6 +30,10 @@ interface Binding {
   xc_attr_cache_enable?: (on: number) => void
   xc_attr_cache_stats?: () => [number, number, number]
   xc_malloc_large_mapped?: () => number
+  xc_fast_write_open?: (mount: Buffer, fh: number, fd: number, maxSize: number) => number
+  xc_fast_write_take?: (mount: Buffer, fh: number) => [number, number, number] | null
+  xc_fast_write_close?: (mount: Buffer, fh: number) => void
+  xc_fast_write_stats?: () => [number, number]
 }
 
 function binding(): Binding | null {
@@ -98,3 +102,34 @@ export const attrCache: AttrCache | null = load()
 export function mapLargeAllocations(): boolean {
   return binding()?.xc_malloc_large_mapped?.() === 1
 }
+
+/**
+ * Writes answered on libfuse's threads straight into staging files (native-deps/attr-cache.c),
+ * for handles the VFS hands over; `mount` is the mounted Fuse instance's thread buffer. Null when
+ * the addon in use does not have them.
+ */
+export interface NativeFastWrites {
+  open(mount: Buffer, fh: number, fd: number, maxSize: number): boolean
+  take(mount: Buffer, fh: number): { lo: number; hi: number; at: number } | null
+  close(mount: Buffer, fh: number): void
+  /** Wall-clock time of the last write answered natively (0: none yet). */
+  lastWriteAt(): number
+  /** Writes answered natively since the process started. */
+  count(): number
+}
+
+export const fastWrites: NativeFastWrites | null = (() => {
+  const b = binding()
+  if (!b?.xc_fast_write_open || !b.xc_fast_write_take || !b.xc_fast_write_close || !b.xc_fast_write_stats) return null
+  const { xc_fast_write_open: open, xc_fast_write_take: take, xc_fast_write_close: close, xc_fast_write_stats: stats } = b
+  return {
+    open: (mount, fh, fd, maxSize) => open(mount, fh, fd, maxSize) === 1,
+    take: (mount, fh) => {
+      const r = take(mount, fh)
+      return r ? { lo: r[0], hi: r[1], at: r[2] } : null
+    },
+    close: (mount, fh) => close(mount, fh),
+    lastWriteAt: () => stats()[0],
+    count: () => stats()[1],
+  }
+})()

@@ -65,6 +65,12 @@ export class Staging {
     }
   }
 
+  /** The descriptor open handles of `ino` hold, if any (not counted: only while they hold it). */
+  heldFd(ino: number): number | undefined {
+    const o = this.open.get(ino)
+    return o && o.refs > 0 ? o.fd : undefined
+  }
+
   /** A descriptor for `ino`, counted: give it back with `unref`. */
   ref(ino: number): number {
     let o = this.open.get(ino)

@@ -69,6 +69,24 @@ interface Handle {
   append: boolean
   /** Wrote since the last flush/fsync. */
   wrote: boolean
+  /** Its writes go straight to the staging file, below JavaScript (see FastWrites). */
+  fast?: boolean
+}
+
+/**
+ * Writes that skip JavaScript: the FUSE adapter's native side writes them into the staging file
+ * itself (native-deps/attr-cache.c) and keeps what they covered, which the VFS takes before
+ * anything that depends on the file's size or shards.
+ */
+export interface FastWrites {
+  /** Writes through `fh` go to descriptor `fd` from now on, up to `maxSize`; false if refused. */
+  open(fh: number, fd: number, maxSize: number): boolean
+  /** The byte range writes through `fh` covered since the last call, and the time of the last. */
+  take(fh: number): { lo: number; hi: number; at: number } | null
+  /** Forget `fh` (at release, after a last take). */
+  close(fh: number): void
+  /** Wall-clock time of the last write answered natively (0 if none). */
+  lastWriteAt(): number
 }
 
 export interface VfsHooks {
@@ -127,7 +145,24 @@ export class Vfs {
   // ---- namespace ----------------------------------------------------------------------------
 
   /** When an application last changed something (for the sync engine's quiet rule). */
-  lastActivity = 0
+  get lastActivity(): number {
+    return Math.max(this.activity, this.fastWrites?.lastWriteAt() ?? 0)
+  }
+
+  set lastActivity(ms: number) {
+    this.activity = ms
+  }
+
+  private activity = 0
+
+  /**
+   * Set by the FUSE adapter when its native side can take writes: handles that write a file's
+   * every byte anew (created, or truncated to zero at open) are handed over at open.
+   */
+  fastWrites: FastWrites | null = null
+
+  /** Open handles handed to fastWrites, by node. */
+  private readonly fastByIno = new Map<number, Set<number>>()
 
   lookup(path: string): LocalNode {
     let node = this.state.must(ROOT_INO)
@@ -176,6 +211,7 @@ export class Vfs {
 
   /** A file's size: its staging file's length while staged (writes move it), else the row. */
   private sizeOf(n: LocalNode): number {
+    this.takeFastWrites(n.ino)
     return n.staged ? this.liveSize.get(n.ino) ?? n.size : n.size
   }
 
@@ -355,7 +391,9 @@ export class Vfs {
     })
     this.staging.createEmpty(node.ino)
     // A new empty file is content too: it is uploaded when closed, even if nothing is written.
-    return this.openHandle(node, (flags & O_ACCMODE) === O_RDWR ? O_RDWR : O_WRONLY, true)
+    const fh = this.openHandle(node, (flags & O_ACCMODE) === O_RDWR ? O_RDWR : O_WRONLY, true)
+    this.handOver(fh)
+    return fh
   }
 
   async open(path: string, flags: number): Promise<number> {
@@ -374,8 +412,57 @@ export class Vfs {
         this.release(fh)
         throw err
       }
+      this.handOver(fh)
     }
     return fh
+  }
+
+  /**
+   * Let the native side take the writes of `fh` when every byte they write is new: the file is
+   * staged and has no earlier content whose shards a write would first have to fetch (created,
+   * or truncated to zero). Appends stay here (their offset is the size JavaScript knows).
+   */
+  private handOver(fh: number): void {
+    const fw = this.fastWrites
+    const h = this.handles.get(fh)
+    if (!fw || !h || !h.writable || h.append) return
+    const node = this.state.get(h.ino)
+    if (!node || !node.staged || (node.versionId !== null && node.baseSize > 0)) return
+    const fd = this.staging.heldFd(h.ino)
+    if (fd === undefined || !fw.open(fh, fd, MAX_FILE_SIZE)) return
+    h.fast = true
+    let set = this.fastByIno.get(h.ino)
+    if (!set) this.fastByIno.set(h.ino, (set = new Set()))
+    set.add(fh)
+  }
+
+  /**
+   * Account for the writes the native side took for `ino` since last time, exactly as write()
+   * would have: the shards they touched are dirty, the size and time move, the handle wrote.
+   * Runs before anything that reads the file's size or shard states.
+   */
+  private takeFastWrites(ino: number): void {
+    const fhs = this.fastByIno.get(ino)
+    const fw = this.fastWrites
+    if (!fhs || !fw) return
+    for (const fh of fhs) {
+      const w = fw.take(fh)
+      if (!w || w.hi <= w.lo) continue
+      const h = this.handles.get(fh)
+      if (h) h.wrote = true
+      const node = this.state.get(ino)
+      if (!node) continue
+      const first = Math.floor(w.lo / this.shardSize)
+      const last = Math.floor((w.hi - 1) / this.shardSize)
+      this.state.transaction(() => {
+        for (let idx = first; idx <= last; idx++) if (this.state.shard(ino, idx) !== node.gen) this.state.markDirty(ino, idx, node.gen)
+        if (!node.dirty) this.state.update(ino, { dirty: true })
+      })
+      const size = node.staged ? this.liveSize.get(ino) ?? node.size : node.size
+      this.liveSize.set(ino, Math.max(size, w.hi))
+      this.liveMtime.set(ino, w.at)
+      this.state.visibleChanged()
+    }
   }
 
   private openHandle(node: LocalNode, flags: number, wrote: boolean): number {
@@ -441,6 +528,7 @@ export class Vfs {
     this.lastActivity = Date.now()
     const h = this.handle(fh)
     if (!h.writable) throw fsErr('EBADF')
+    this.takeFastWrites(h.ino)
     let node = this.state.must(h.ino)
     if (h.append) pos = this.sizeOf(node)
     if (pos + length > MAX_FILE_SIZE) throw fsErr('EFBIG')
@@ -582,9 +670,15 @@ export class Vfs {
   release(fh: number): void {
     const h = this.handles.get(fh)
     if (!h) return
-    this.handles.delete(fh)
     const node = this.state.get(h.ino)
     this.persistSize(h.ino)
+    this.handles.delete(fh)
+    if (h.fast) {
+      this.fastWrites?.close(fh)
+      const set = this.fastByIno.get(h.ino)
+      set?.delete(fh)
+      if (set?.size === 0) this.fastByIno.delete(h.ino)
+    }
     const opens = (this.openCount.get(h.ino) ?? 1) - 1
     if (opens > 0) this.openCount.set(h.ino, opens)
     else this.openCount.delete(h.ino)
@@ -600,6 +694,7 @@ export class Vfs {
 
   /** The size and mtime a writer left, into the row (the staging file already has the bytes). */
   private persistSize(ino: number): void {
+    this.takeFastWrites(ino)
     const size = this.liveSize.get(ino)
     const mtime = this.liveMtime.get(ino)
     if (size === undefined && mtime === undefined) return
