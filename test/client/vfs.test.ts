@@ -167,3 +167,68 @@ t.test('truncate a network file, then extend it: the tail reads as zeros', async
   want.fill(0xaa, 0, 2 * SHARD + 5)
   t.same(got, want)
 })
+
+t.test('writes taken below JavaScript are accounted as if the VFS had taken them', async (t) => {
+  const { vfs, state, closed, remoteFile } = setup(t)
+  const { writeSync } = await import('node:fs')
+  // What the native side does: write into the descriptor it was given, remember the range.
+  const native = new Map<number, { fd: number; lo: number; hi: number; at: number; pending: boolean }>()
+  const opened: number[] = []
+  const closedFh: number[] = []
+  let last = 0
+  const AT = Date.now() + 60_000 // later than anything the VFS did itself
+  vfs.fastWrites = {
+    open: (fh, fd) => { native.set(fh, { fd, lo: 0, hi: 0, at: 0, pending: false }); opened.push(fh); return true },
+    take: (fh) => {
+      const e = native.get(fh)
+      if (!e?.pending) return null
+      e.pending = false
+      return { lo: e.lo, hi: e.hi, at: e.at }
+    },
+    close: (fh) => { native.delete(fh); closedFh.push(fh) },
+    lastWriteAt: () => last,
+  }
+  const nativeWrite = (fh: number, data: Buffer, pos: number): void => {
+    const e = native.get(fh)!
+    writeSync(e.fd, data, 0, data.length, pos)
+    e.lo = e.pending ? Math.min(e.lo, pos) : pos
+    e.hi = e.pending ? Math.max(e.hi, pos + data.length) : pos + data.length
+    e.pending = true
+    e.at = last = AT
+  }
+
+  const fh = await vfs.create('/n', 0o644, O_WRONLY | O_CREAT)
+  t.same(opened, [fh], 'a new file\'s handle is handed over')
+  const ino = vfs.getattr('/n').ino
+  const data = Buffer.alloc(3 * SHARD + 5)
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 256
+  nativeWrite(fh, data, 0)
+  t.equal(vfs.getattr('/n').size, data.length, 'getattr sees the native writes')
+  t.equal(vfs.getattr('/n').mtime.getTime(), AT, 'and their time')
+  t.same([...state.shards(ino).keys()], [0, 1, 2, 3], 'the shards they touched are dirty')
+  t.equal(vfs.lastActivity, AT, 'they count as activity')
+  t.same(await readAll(vfs, '/n'), data, 'a read through another handle sees the bytes')
+  nativeWrite(fh, Buffer.from('tail'), 10 * SHARD)
+  await vfs.flush(fh)
+  t.same(closed, [ino], 'flush takes the last writes and queues the upload')
+  t.equal(state.must(ino).size, 10 * SHARD + 4, 'with the size in the row')
+  t.ok(state.shard(ino, 10) !== undefined, 'and the shard of the last write dirty')
+  vfs.release(fh)
+  t.same(closedFh, [fh], 'release lets the native side forget the handle')
+
+  opened.length = 0
+  remoteFile('net', Buffer.alloc(5 * SHARD, 1))
+  const keep = await vfs.open('/net', O_RDWR)
+  const appN = await vfs.open('/n', O_WRONLY | O_APPEND)
+  t.same(opened, [], 'a file with earlier content, or an append, stays with JavaScript')
+  vfs.release(keep)
+  vfs.release(appN)
+  const trunc = await vfs.open('/net', O_WRONLY | O_TRUNC)
+  t.same(opened, [trunc], 'truncated to zero at open: every byte is new, so it is handed over')
+  nativeWrite(trunc, Buffer.from('new'), 0)
+  const app = await vfs.open('/net', O_WRONLY | O_APPEND)
+  await vfs.write(app, Buffer.from('!'), 1, 0)
+  vfs.release(app)
+  vfs.release(trunc)
+  t.same(await readAll(vfs, '/net'), Buffer.from('new!'), 'an append lands after the native writes not yet taken')
+})
