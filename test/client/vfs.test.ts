@@ -15,7 +15,7 @@ import type { RemoteContent } from '../../src/client/vfs/remote-content.js'
 const SHARD = 64 // tiny shards make boundaries easy to hit
 const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200, O_TRUNC = 0o1000, O_APPEND = 0o2000
 
-function setup(t: Test) {
+function setup(t: Test, inMemory = false) {
   const dir = mkdtempSync(path.join(tmpdir(), 'xcloud-vfs-'))
   const state = new LocalState(path.join(dir, 'state.db'))
   const staging = new Staging(path.join(dir, 'staging'))
@@ -26,6 +26,12 @@ function setup(t: Test) {
       fetched.push(idx)
       const b = base.get(versionId)!
       return use(b.subarray(idx * SHARD, Math.min(b.length, (idx + 1) * SHARD)))
+    },
+    // With `inMemory`, every network shard counts as already in memory (read-ahead fetched it).
+    withShardNow<T>(_remoteId: string, versionId: string, idx: number, use: (b: Buffer) => T): { value: T } | undefined {
+      if (!inMemory) return undefined
+      const b = base.get(versionId)!
+      return { value: use(b.subarray(idx * SHARD, Math.min(b.length, (idx + 1) * SHARD))) }
     },
   } as unknown as RemoteContent
   const closed: number[] = []
@@ -231,4 +237,25 @@ t.test('writes taken below JavaScript are accounted as if the VFS had taken them
   vfs.release(app)
   vfs.release(trunc)
   t.same(await readAll(vfs, '/net'), Buffer.from('new!'), 'an append lands after the native writes not yet taken')
+})
+
+t.test('reads of network shards in memory are answered at once, and never over staged bytes', async (t) => {
+  const { vfs, remoteFile } = setup(t, true)
+  const bytes = Buffer.alloc(6 * SHARD + 9)
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 13) % 256
+  remoteFile('m', bytes)
+  const fh = await vfs.open('/m', O_RDWR)
+  const out = Buffer.alloc(3 * SHARD)
+  const n = vfs.read(fh, out, 3 * SHARD, SHARD + 7)
+  t.equal(n, 3 * SHARD, 'a number, not a promise: answered in the same step')
+  t.same(out, bytes.subarray(SHARD + 7, 4 * SHARD + 7), 'across shard boundaries, the right bytes')
+  t.equal(vfs.read(fh, Buffer.alloc(100), 100, 6 * SHARD), 9, 'a short read at the end of the file')
+  await vfs.write(fh, Buffer.from('LOCAL'), 5, 2 * SHARD + 1)
+  const r = vfs.read(fh, out, 3 * SHARD, SHARD + 7)
+  t.ok(r instanceof Promise, 'a range with a staged shard goes to staging')
+  await r
+  const want = Buffer.from(bytes)
+  want.write('LOCAL', 2 * SHARD + 1)
+  t.same(out, want.subarray(SHARD + 7, 4 * SHARD + 7), 'and sees the local write')
+  vfs.release(fh)
 })

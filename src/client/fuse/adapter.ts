@@ -79,9 +79,7 @@ export function fuseOps(vfs: Vfs, fresh: (path: string) => void = () => {}): Rec
     open: (path: string, flags: number, cb) => call(cb, () => vfs.open(path, flags), (fh) => [0, fh]),
     opendir: (path: string, flags: number, cb) => call(cb, () => vfs.open(path, flags & ~3), (fh) => [0, fh]),
     create: (path: string, mode: number, cb) => call(cb, () => vfs.create(path, mode), then(path, (fh) => [0, fh])),
-    read: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb) => {
-      vfs.read(fd, buf, len, pos).then((n) => cb(n), (err) => fail(cb, err))
-    },
+    read: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb) => call(cb, () => vfs.read(fd, buf, len, pos), (n) => [n]),
     write: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb) => {
       vfs.write(fd, buf, len, pos).then((n) => { fresh(_path); cb(n) }, (err) => fail(cb, err))
     },

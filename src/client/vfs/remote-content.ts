@@ -89,6 +89,24 @@ export class RemoteContent {
     }
   }
 
+  /**
+   * withShard without waiting, for a shard whose plaintext is in memory already: runs `use` now
+   * and returns its result, or returns undefined (and does nothing) when the shard is not there
+   * yet. A read served from memory then answers in the same step, with no promise in between.
+   */
+  withShardNow<T>(remoteId: string, versionId: string, idx: number, use: (plain: Buffer) => T): { value: T } | undefined {
+    const key = `${versionId}:${idx}`
+    const entry = this.cache.get(key)
+    const buf = entry?.buf
+    if (!entry || !buf || entry.evicted) return undefined
+    this.cache.delete(key)
+    this.cache.set(key, entry)
+    const prev = this.lastRead.get(versionId)
+    this.lastRead.set(versionId, idx)
+    if (idx === (prev ?? -1) + 1) void this.readAhead_(remoteId, versionId, idx)
+    return { value: use(buf) }
+  }
+
   private async readAhead_(remoteId: string, versionId: string, idx: number): Promise<void> {
     try {
       const fetcher = await this.fetcher(remoteId, versionId)

@@ -489,7 +489,12 @@ export class Vfs {
     return { ...node, staged: true }
   }
 
-  async read(fh: number, buf: Buffer, length: number, pos: number): Promise<number> {
+  /**
+   * Read into `buf`. A read that only needs shards of the network version that are in memory
+   * already is answered at once (a number, not a promise): most of a sequential read, since
+   * read-ahead fetched them.
+   */
+  read(fh: number, buf: Buffer, length: number, pos: number): number | Promise<number> {
     const h = this.handle(fh)
     if (!h.readable) throw fsErr('EBADF')
     const node = this.state.must(h.ino)
@@ -497,6 +502,31 @@ export class Vfs {
     const size = this.sizeOf(node)
     if (pos >= size || length <= 0) return 0
     const end = Math.min(size, pos + length)
+    return this.readFromMemory(node, buf, pos, end) ?? this.readSlow(node, buf, pos, end)
+  }
+
+  /** All of [pos, end) from network shards already in memory, or undefined (then nothing is used). */
+  private readFromMemory(node: LocalNode, buf: Buffer, pos: number, end: number): number | undefined {
+    if (!node.versionId || !node.remoteId || end > node.baseSize) return undefined
+    let off = pos
+    while (off < end) {
+      const idx = Math.floor(off / this.shardSize)
+      const shardStart = idx * this.shardSize
+      const pieceEnd = Math.min(end, shardStart + this.shardSize)
+      if (node.staged && this.state.shard(node.ino, idx) !== undefined) return undefined
+      const from = off
+      const got = this.remote.withShardNow(node.remoteId, node.versionId, idx, (plain) => {
+        if (plain.length < pieceEnd - shardStart) return false
+        plain.copy(buf, from - pos, from - shardStart, pieceEnd - shardStart)
+        return true
+      })
+      if (!got?.value) return undefined
+      off = pieceEnd
+    }
+    return end - pos
+  }
+
+  private async readSlow(node: LocalNode, buf: Buffer, pos: number, end: number): Promise<number> {
     let off = pos
     while (off < end) {
       const idx = Math.floor(off / this.shardSize)
