@@ -38,7 +38,7 @@ const CHANGES = [
   ['ops.fgetattr = fuse_native_fgetattr;', 'ops.fgetattr = xc_fgetattr;'],
   ['ops.chown = fuse_native_chown;', 'ops.chown = xc_chown;'],
   ['ops.write = fuse_native_write;', 'ops.write = xc_write;'],
-  ['  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_bump)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_put)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_enable)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_stats)\n  NAPI_EXPORT_FUNCTION(xc_malloc_large_mapped)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_open)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_take)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_close)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_stats)\n'],
+  ['  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_bump)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_put)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_enable)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_stats)\n  NAPI_EXPORT_FUNCTION(xc_malloc_large_mapped)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_open)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_take)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_close)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_stats)\n  NAPI_EXPORT_FUNCTION(xc_hash_ctr)\n'],
 ]
 
 if (!existsSync(src)) process.exit(0) // not installed (yet)

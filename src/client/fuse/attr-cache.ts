@@ -6,9 +6,8 @@
  * unusable. Absent when the addon in use is fuse-native's prebuilt one (no compiler at install):
  * then every getattr goes to JavaScript as before.
  */
-import { createRequire } from 'node:module'
-import path from 'node:path'
 import type { Attr } from '../vfs/vfs.js'
+import { binding } from './native-addon.js'
 
 export interface AttrCache {
   /** Everything cached so far is stale. */
@@ -22,31 +21,6 @@ export interface AttrCache {
   /** Turn the cache on or off for this process (either way nothing cached so far is used). */
   enable(on: boolean): void
   stats(): { hits: number; misses: number; entries: number }
-}
-
-interface Binding {
-  xc_attr_cache_bump?: () => void
-  xc_attr_cache_put?: (mount: Buffer, path: string, stat: Uint32Array) => void
-  xc_attr_cache_enable?: (on: number) => void
-  xc_attr_cache_stats?: () => [number, number, number]
-  xc_malloc_large_mapped?: () => number
-  xc_fast_write_open?: (mount: Buffer, fh: number, fd: number, maxSize: number) => number
-  xc_fast_write_take?: (mount: Buffer, fh: number) => [number, number, number] | null
-  xc_fast_write_close?: (mount: Buffer, fh: number) => void
-  xc_fast_write_stats?: () => [number, number]
-}
-
-function binding(): Binding | null {
-  try {
-    const require = createRequire(import.meta.url)
-    const dir = path.dirname(require.resolve('fuse-native/package.json'))
-    // The same addon fuse-native loaded: node-gyp-build as fuse-native resolves it picks the same
-    // file, and require hands back the module already loaded.
-    const fromFuse = createRequire(path.join(dir, 'index.js'))
-    return (fromFuse('node-gyp-build') as (d: string) => Binding)(dir)
-  } catch {
-    return null
-  }
 }
 
 function load(): AttrCache | null {

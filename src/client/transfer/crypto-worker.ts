@@ -1,6 +1,7 @@
 /**
- * Worker side of the shard crypto pool: verify a shard's SHA-256, then decrypt it. Buffers arrive
- * and leave as transferred ArrayBuffers (no copies). Runs off the main thread so that a download
+ * Worker side of the shard crypto pool: verify a shard's SHA-256, then decrypt it (with the
+ * addon's one-pass hash and decryption when it is there, else Node's crypto). Buffers arrive and
+ * leave as transferred ArrayBuffers (no copies). Runs off the main thread so that a download
  * uses the second core for hashing and AES while the main thread handles TLS and HTTP.
  */
 import { parentPort } from 'node:worker_threads'
@@ -8,6 +9,11 @@ import { createDecipheriv, createHash } from 'node:crypto'
 import { ctrInto } from '../../shared/crypto/content.js'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { binding } from '../fuse/native-addon.js'
+
+/** SHA-256 and AES-CTR in one pass into our buffer (native-deps/attr-cache.c), when the addon has it. */
+const hashCtr = binding()?.xc_hash_ctr ?? null
+const digest = Buffer.alloc(32)
 
 export interface VerifyDecryptRequest {
   id: number
@@ -41,6 +47,13 @@ let sinceCollect = 0
 parentPort?.on('message', (m: VerifyDecryptRequest) => {
   const data = Buffer.from(m.buf, 0, m.length)
   try {
+    if (hashCtr) {
+      // The output is decrypted along with the hash and only used when the hash matches.
+      hashCtr(m.key, m.iv, data, Buffer.from(m.out), digest)
+      const ok = digest.toString('hex') === m.hash
+      parentPort!.postMessage({ id: m.id, ok, buf: m.buf, out: m.out } satisfies VerifyDecryptResponse, [m.buf, m.out])
+      return
+    }
     if (createHash('sha256').update(data).digest('hex') !== m.hash) {
       parentPort!.postMessage({ id: m.id, ok: false, buf: m.buf, out: m.out } satisfies VerifyDecryptResponse, [m.buf, m.out])
       return

@@ -1,0 +1,34 @@
+/**
+ * The addon built from fuse-native with X Cloud's native additions (native-deps/attr-cache.c):
+ * the mount's attribute cache and native writes, and the shard crypto the download worker uses.
+ * Null when it cannot be loaded; each function is absent when the addon is fuse-native's prebuilt
+ * one (no compiler at install). Loading it twice in a process hands back the same module.
+ */
+import { createRequire } from 'node:module'
+import path from 'node:path'
+
+export interface Binding {
+  xc_attr_cache_bump?: () => void
+  xc_attr_cache_put?: (mount: Buffer, path: string, stat: Uint32Array) => void
+  xc_attr_cache_enable?: (on: number) => void
+  xc_attr_cache_stats?: () => [number, number, number]
+  xc_malloc_large_mapped?: () => number
+  xc_fast_write_open?: (mount: Buffer, fh: number, fd: number, maxSize: number) => number
+  xc_fast_write_take?: (mount: Buffer, fh: number) => [number, number, number] | null
+  xc_fast_write_close?: (mount: Buffer, fh: number) => void
+  xc_fast_write_stats?: () => [number, number]
+  xc_hash_ctr?: (key: Uint8Array, iv: Uint8Array, src: Uint8Array, dst: Uint8Array, digest: Uint8Array) => void
+}
+
+export function binding(): Binding | null {
+  try {
+    const require = createRequire(import.meta.url)
+    const dir = path.dirname(require.resolve('fuse-native/package.json'))
+    // The same addon fuse-native loaded: node-gyp-build as fuse-native resolves it picks the same
+    // file, and require hands back the module already loaded.
+    const fromFuse = createRequire(path.join(dir, 'index.js'))
+    return (fromFuse('node-gyp-build') as (d: string) => Binding)(dir)
+  } catch {
+    return null
+  }
+}
