@@ -106,6 +106,16 @@ export function sh(cmd: string, opts: { cwd?: string; allowFail?: boolean; timeo
   })
 }
 
+/**
+ * Run a JavaScript program in a child node process (the test process must not touch a FUSE mount
+ * synchronously) with `args` as process.argv[1..], and parse the JSON it prints.
+ */
+export async function nodeJson<T = Record<string, unknown>>(script: string, ...args: string[]): Promise<T> {
+  const quote = (a: string): string => `'${a.replace(/'/g, "'\\''")}'`
+  const { stdout } = await sh(`node -e ${quote(script)} ${args.map(quote).join(' ')}`)
+  return JSON.parse(stdout) as T
+}
+
 /** sha256 of every file under `dir`, with its path relative to `dir`, sorted (symlinks by target). */
 export async function treeDigest(dir: string): Promise<string> {
   const { stdout } = await sh(`find . \\( -type f -exec sha256sum {} + \\) -o \\( -type l -printf 'link %p -> %l\\n' \\) -o \\( -type d -printf 'dir %p\\n' \\) | LC_ALL=C sort`, { cwd: dir })

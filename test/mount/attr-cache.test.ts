@@ -8,7 +8,7 @@
 import t from 'tap'
 import { attrCache } from '../../src/client/fuse/attr-cache.js'
 import { newUser, startNetwork } from '../helpers/network.js'
-import { mount, sh } from '../helpers/mount.js'
+import { mount, nodeJson, sh } from '../helpers/mount.js'
 
 const script = String.raw`
 const fs = require('fs'), path = require('path')
@@ -44,8 +44,7 @@ t.test('the attribute cache answers repeated stats and never a stale one', { ski
   const net = await startNetwork(t, { hosts: 3, mirrors: 3 })
   const user = await newUser(t, net, 'attrs@example.com')
   const m = await mount(t, user)
-  const { stdout } = await sh(`node -e '${script.replace(/'/g, "'\\''")}' '${m.dir}'`)
-  const r = JSON.parse(stdout) as Record<string, unknown>
+  const r = await nodeJson(script, m.dir)
   t.same(r, {
     first: { size: 1, mode: '644', mtime: (r.first as { mtime: number }).mtime, dir: false },
     again: r.first,

@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { newUser, startNetwork, workdir } from '../helpers/network.js'
-import { mount, sh } from '../helpers/mount.js'
+import { mount, nodeJson } from '../helpers/mount.js'
 
 const script = String.raw`
 const fs = require('fs'), path = require('path')
@@ -44,8 +44,7 @@ t.test('wrong use gets the right errno', async (t) => {
   const user = await newUser(t, net, 'errno@example.com')
   const m = await mount(t, user)
   const outside = workdir(t, 'outside')
-  const { stdout } = await sh(`node -e '${script.replace(/'/g, "'\\''")}' '${m.dir}' '${outside}'`)
-  const r = JSON.parse(stdout) as Record<string, string>
+  const r = await nodeJson<Record<string, string>>(script, m.dir, outside)
   t.same(r, {
     statMissing: 'ENOENT',
     openMissing: 'ENOENT',

@@ -9,7 +9,7 @@ import t from 'tap'
 import path from 'node:path'
 import { fastWrites } from '../../src/client/fuse/attr-cache.js'
 import { loginDevice, newUser, startNetwork } from '../helpers/network.js'
-import { mount, sh } from '../helpers/mount.js'
+import { mount, nodeJson, sh } from '../helpers/mount.js'
 
 const script = String.raw`
 const fs = require('fs'), path = require('path'), crypto = require('crypto')
@@ -61,8 +61,7 @@ t.test('new files written below JavaScript: sizes, reads, holes, truncates and a
   const net = await startNetwork(t, { hosts: 3, mirrors: 3 })
   const user = await newUser(t, net, 'fast@example.com')
   const m = await mount(t, user)
-  const { stdout } = await sh(`node -e '${script.replace(/'/g, "'\\''")}' '${m.dir}'`)
-  const r = JSON.parse(stdout) as Record<string, unknown>
+  const r = await nodeJson(script, m.dir)
   t.same(r, {
     afterFirst: 300 * 1024,
     fstat: 300 * 1024,

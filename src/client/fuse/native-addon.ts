@@ -2,7 +2,7 @@
  * The addon built from fuse-native with X Cloud's native additions (native-deps/attr-cache.c):
  * the mount's attribute cache and native writes, and the shard crypto the download worker uses.
  * Null when it cannot be loaded; each function is absent when the addon is fuse-native's prebuilt
- * one (no compiler at install). Loading it twice in a process hands back the same module.
+ * one (no compiler at install).
  */
 import { createRequire } from 'node:module'
 import path from 'node:path'
@@ -20,15 +20,20 @@ export interface Binding {
   xc_hash_ctr?: (key: Uint8Array, iv: Uint8Array, src: Uint8Array, dst: Uint8Array, digest: Uint8Array) => void
 }
 
+let loaded: Binding | null | undefined
+
+/** The addon, loaded once per thread (its users ask for it at start-up and in the crypto worker). */
 export function binding(): Binding | null {
+  if (loaded !== undefined) return loaded
   try {
     const require = createRequire(import.meta.url)
     const dir = path.dirname(require.resolve('fuse-native/package.json'))
     // The same addon fuse-native loaded: node-gyp-build as fuse-native resolves it picks the same
     // file, and require hands back the module already loaded.
     const fromFuse = createRequire(path.join(dir, 'index.js'))
-    return (fromFuse('node-gyp-build') as (d: string) => Binding)(dir)
+    loaded = (fromFuse('node-gyp-build') as (d: string) => Binding)(dir)
   } catch {
-    return null
+    loaded = null
   }
+  return loaded
 }

@@ -84,16 +84,13 @@ interface RequestOptions {
   idleTimeoutMs?: number
 }
 
-function request(host: HostContact, method: 'GET' | 'PUT', path: string, headers: Record<string, string | number>, body: Buffer | null, opts: RequestOptions): Promise<IncomingMessage> {
+/** PUT `body` to `path` on `host`; resolves with the response once its headers arrive. */
+function put(host: HostContact, path: string, headers: Record<string, string | number>, body: Buffer, opts: RequestOptions): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, host.url)
-    const req = https.request(url, { method, headers, agent: agentFor(host), signal: opts.signal }, resolve)
+    const req = https.request(url, { method: 'PUT', headers, agent: agentFor(host), signal: opts.signal }, resolve)
     req.setTimeout(opts.idleTimeoutMs ?? 15_000, () => req.destroy(new XError('XC_TIMEOUT', `host ${host.id.slice(0, 12)} idle`)))
     req.on('error', (err) => reject(err instanceof XError ? err : toXError(err)))
-    if (!body) {
-      req.end()
-      return
-    }
     // In slices, each written once the previous one reached the socket: TLS encrypts a write at
     // once, so one 2 MiB write would hold a second, encrypted copy of the shard per request until
     // the socket drains. (Write callbacks, not 'drain': a request that waited for a pooled socket
@@ -130,7 +127,7 @@ export function putShard(host: HostContact, token: string, hash: string, data: B
 }
 
 async function putShardNow(host: HostContact, token: string, hash: string, data: Buffer, opts: RequestOptions): Promise<Receipt> {
-  const res = await request(host, 'PUT', `/shards/${hash}`, {
+  const res = await put(host, `/shards/${hash}`, {
     authorization: `XC-Token ${token}`,
     'content-type': 'application/octet-stream',
     'content-length': data.length,

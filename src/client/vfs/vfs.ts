@@ -212,6 +212,11 @@ export class Vfs {
   /** A file's size: its staging file's length while staged (writes move it), else the row. */
   private sizeOf(n: LocalNode): number {
     this.takeFastWrites(n.ino)
+    return this.knownSize(n)
+  }
+
+  /** sizeOf without first taking the writes the native side took. */
+  private knownSize(n: LocalNode): number {
     return n.staged ? this.liveSize.get(n.ino) ?? n.size : n.size
   }
 
@@ -458,8 +463,7 @@ export class Vfs {
         for (let idx = first; idx <= last; idx++) if (this.state.shard(ino, idx) !== node.gen) this.state.markDirty(ino, idx, node.gen)
         if (!node.dirty) this.state.update(ino, { dirty: true })
       })
-      const size = node.staged ? this.liveSize.get(ino) ?? node.size : node.size
-      this.liveSize.set(ino, Math.max(size, w.hi))
+      this.liveSize.set(ino, Math.max(this.knownSize(node), w.hi))
       this.liveMtime.set(ino, w.at)
       this.state.visibleChanged()
     }
