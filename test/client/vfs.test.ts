@@ -259,3 +259,14 @@ t.test('reads of network shards in memory are answered at once, and never over s
   t.same(out, want.subarray(SHARD + 7, 4 * SHARD + 7), 'and sees the local write')
   vfs.release(fh)
 })
+
+t.test('errno answers carry no stack trace; EIO, a fault, keeps its own', async (t) => {
+  const { vfs } = setup(t)
+  const miss = (() => { try { vfs.getattr('/no/such/file'); return null } catch (err) { return err } })()
+  t.ok(miss instanceof FsError && miss.errno === 'ENOENT', 'a lookup miss is ENOENT')
+  t.equal((miss as Error).stack?.split('\n').length, 1, 'with only its message for a stack')
+  t.equal((miss as Error).message, 'ENOENT: /no/such/file')
+  const fault = new FsError('EIO', 'disk')
+  t.ok((fault.stack?.split('\n').length ?? 0) > 1, 'EIO is traced to where it was raised')
+  t.ok(Error.stackTraceLimit > 0, 'and the process-wide limit is left as it was')
+})
