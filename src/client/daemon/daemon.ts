@@ -182,6 +182,7 @@ export class Daemon {
       }
       this.writeStatus()
       rmSync(path.join(this.opts.home, 'daemon.json'), { force: true })
+      this.staging.close()
       this.state.close()
       this.client.close()
     })()
