@@ -89,27 +89,19 @@ export class Staging {
     if (this.filling || this.closed || Date.now() - this.spareFailedAt < SPARE_BACKOFF_MS) return
     const batch: Batch = { dir: path.join(this.spareDir, String(++this.batchSeq)), spares: [], pending: true }
     this.filling = batch
-    const failed = (): void => { this.spareFailedAt = Date.now() }
+    const finish = (err?: Error | null): void => {
+      batch.pending = false
+      if (err) this.spareFailedAt = Date.now()
+    }
     mkdir(batch.dir, { mode: 0o700 }, (err) => {
-      if (err) {
-        batch.pending = false
-        failed()
-        return
-      }
+      if (err) return finish(err)
       // One create at a time: creates in one folder take its lock in turn, and parallel ones
       // spend their wait spinning on it (measured: twice the kernel time for the same files).
       const next = (i: number): void => {
-        if (i === BATCH || this.closed) {
-          batch.pending = false
-          return
-        }
+        if (i === BATCH || this.closed) return finish()
         const file = path.join(batch.dir, String(i))
         openAsync(file, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600, (err, fd) => {
-          if (err) {
-            batch.pending = false
-            failed()
-            return
-          }
+          if (err) return finish(err)
           if (this.closed) close(fd, () => {})
           else batch.spares.push({ path: file, fd })
           next(i + 1)
