@@ -5,7 +5,9 @@
  * request at another mirror when the first lags well behind its expected time, verifies the
  * ciphertext's SHA-256 against the authenticated manifest, falls back to the next mirror on
  * error, timeout or mismatch, and reports the failing host to the bridge. Only then it decrypts.
- * Get tokens come from the bridge in windows of shards, fetched lazily and renewed before expiry.
+ * Get tokens come from the bridge in windows of shards, fetched lazily and renewed before expiry;
+ * a reader halfway through a window already has the next one on its way, so a sequential read
+ * never waits for the bridge between windows.
  */
 import { XError, toXError } from '../../shared/errors.js'
 import { MAX_BATCH_SHARDS, TOKEN_TTL_MS, type ContentInfo, type HostContact, type ReportReason, type ShardMirrors } from '../../shared/protocol.js'
@@ -28,6 +30,9 @@ export interface FetcherOptions {
   idleTimeoutMs?: number
   scores?: HostScores
 }
+
+/** Shards at least this long are verified and decrypted on the crypto pool's threads. */
+const POOLED_CRYPTO_MIN = 64 * 1024
 
 interface Window {
   fetchedAt: number
@@ -52,6 +57,9 @@ export class ShardFetcher {
     }
     this.windowSize = Math.min(opts.window ?? 128, MAX_BATCH_SHARDS)
     this.scores = opts.scores ?? new HostScores()
+    // A worker thread takes tens of milliseconds to start: start it while the first tokens and
+    // connections are on their way, not when the first shard has arrived.
+    if ((this.manifest.shards[0]?.size ?? 0) >= POOLED_CRYPTO_MIN) cryptoPool()
   }
 
   private window(index: number, refresh = false): Promise<Window> {
@@ -73,6 +81,10 @@ export class ShardFetcher {
   private async mirrorsOf(index: number): Promise<{ entry: ShardMirrors; hosts: Record<string, HostContact> }> {
     let w = await this.window(index)
     if (Date.now() - w.fetchedAt > TOKEN_TTL_MS - 60_000) w = await this.window(index, true)
+    const next = index - (index % this.windowSize) + this.windowSize
+    if (index % this.windowSize >= this.windowSize / 2 && next < this.manifest.shards.length && !this.windows.has(next)) {
+      this.window(next).catch(() => { /* the read that needs it asks again */ })
+    }
     const entry = w.shards.get(index)
     const want = this.manifest.shards[index]!
     if (!entry || entry.hash !== want.hash || entry.size !== want.size) {
@@ -99,7 +111,7 @@ export class ShardFetcher {
 
   /** Plaintext if `data` hashes to `hash`, else null; `data` goes back to the pool either way. */
   private async verifyDecrypt(data: Buffer, iv: Buffer, hash: string): Promise<Buffer | null> {
-    if (data.byteOffset !== 0 || data.length < 64 * 1024) {
+    if (data.byteOffset !== 0 || data.length < POOLED_CRYPTO_MIN) {
       // Small or foreign buffers: inline is cheaper than a thread hop.
       try {
         return sha256Hex(data) === hash ? decryptShard(this.fileKey, iv, data) : null
