@@ -29,6 +29,7 @@ static int fuse_native_getattr (const char *path, struct stat *stat);
 static int fuse_native_fgetattr (const char *path, struct stat *stat, struct fuse_file_info *info);
 static int fuse_native_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info);
 static int fuse_native_write (const char *path, const char *buf, size_t len, off_t offset, struct fuse_file_info *info);
+static int fuse_native_read (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info);
 
 // ---- waiting for JavaScript's answer ----------------------------------------------------------
 //
@@ -509,6 +510,223 @@ NAPI_METHOD(xc_fast_write_stats) {
   napi_set_element(env, out, 0, v);
   napi_create_double(env, (double) atomic_load(&xc_fw_writes), &v);
   napi_set_element(env, out, 1, v);
+  return out;
+}
+
+// ---- reads straight from shards in memory ---------------------------------------------------
+//
+// A sequential read of a file on the network reaches the daemon as one 128 KiB request after
+// another. Through JavaScript, each one waits for the event loop, which during a cold read is
+// busy receiving shards, and crosses into JavaScript and back for a copy. Here, a libfuse thread
+// copies the bytes itself when they are in a shard that JavaScript handed over, for a handle that
+// JavaScript handed over:
+// - Shards: the plaintext of one shard of one committed version (a content number JavaScript gives
+//   each version), from the moment it is in the daemon's shard cache until it leaves it.
+//   JavaScript holds a reference to each buffer while it is here, and takes it back out (under
+//   the lock, so no copy is running from it) before the buffer is used for anything else.
+// - Handles: an open handle whose file is exactly that version (no local change), with its size,
+//   and the shard JavaScript last answered a read in. A read in another shard goes to JavaScript,
+//   which so sees every shard a reader moves to (its read-ahead and cache order follow the reader)
+//   and hands the handle over again for that shard. JavaScript takes a handle back out in the same
+//   synchronous step as any change to its file's content, and at release.
+// Anything else (no entry, another shard, past the size, a shard not in memory) is JavaScript's.
+
+#define XC_FR_HANDLES 256
+#define XC_FR_SHARDS 128
+
+typedef struct {
+  int used;
+  const void *owner; // the mount, as for native writes
+  uint64_t fh;
+  uint32_t content;
+  uint64_t size;
+  uint64_t shard_size;
+  uint64_t idx;      // the shard this handle may read here
+} xc_frh_t;
+
+typedef struct {
+  int used;
+  uint32_t content;
+  uint32_t idx;
+  const char *data;
+  size_t len;
+  napi_ref ref;
+} xc_frs_t;
+
+static xc_frh_t xc_frh[XC_FR_HANDLES];
+static xc_frs_t xc_frs[XC_FR_SHARDS];
+static pthread_mutex_t xc_fr_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int xc_fr_count = 0;
+static _Atomic uint64_t xc_fr_reads = 0;
+
+static xc_frh_t *xc_frh_find_locked (const void *owner, uint64_t fh) {
+  for (uint32_t i = 0; i < XC_FR_HANDLES; i++) {
+    xc_frh_t *e = &xc_frh[(fh + i) % XC_FR_HANDLES];
+    if (e->used && e->fh == fh && e->owner == owner) return e;
+  }
+  return NULL;
+}
+
+static xc_frs_t *xc_frs_find_locked (uint32_t content, uint32_t idx) {
+  uint32_t start = (content * 31u + idx) % XC_FR_SHARDS;
+  for (uint32_t i = 0; i < XC_FR_SHARDS; i++) {
+    xc_frs_t *e = &xc_frs[(start + i) % XC_FR_SHARDS];
+    if (e->used && e->content == content && e->idx == idx) return e;
+  }
+  return NULL;
+}
+
+static int xc_read (const char *path, char *buf, size_t len, off_t off, struct fuse_file_info *info) {
+  if (info == NULL || off < 0 || atomic_load(&xc_fr_count) == 0) return fuse_native_read(path, buf, len, off, info);
+  const void *owner = fuse_get_context()->private_data;
+  int served = -1;
+  pthread_mutex_lock(&xc_fr_lock);
+  xc_frh_t *h = xc_frh_find_locked(owner, info->fh);
+  if (h != NULL && (uint64_t) off < h->size && h->shard_size > 0) {
+    uint64_t end = (uint64_t) off + len;
+    if (end > h->size) end = h->size;
+    uint64_t idx = (uint64_t) off / h->shard_size;
+    uint64_t base = idx * h->shard_size;
+    if (idx == h->idx && end <= base + h->shard_size) {
+      xc_frs_t *s = xc_frs_find_locked(h->content, (uint32_t) idx);
+      if (s != NULL && s->len >= end - base) {
+        memcpy(buf, s->data + ((uint64_t) off - base), end - (uint64_t) off);
+        served = (int) (end - (uint64_t) off);
+      }
+    }
+  }
+  pthread_mutex_unlock(&xc_fr_lock);
+  if (served < 0) return fuse_native_read(path, buf, len, off, info);
+  atomic_fetch_add(&xc_fr_reads, 1);
+  return served;
+}
+
+// JavaScript: reads through `fh` in shard `idx` of content `content` (`size` bytes, shards of
+// `shardSize`) may be answered here. Arguments: the mount's thread buffer, fh, content, size,
+// shardSize, idx. Returns 1, or 0 when refused (table full).
+NAPI_METHOD(xc_fast_read_handle) {
+  NAPI_ARGV(6)
+  NAPI_ARGV_BUFFER_CAST(void *, owner, 0)
+  NAPI_ARGV_UINT32(fh, 1)
+  NAPI_ARGV_UINT32(content, 2)
+  double size = 0, shard_size = 0, idx = 0;
+  napi_get_value_double(env, argv[3], &size);
+  napi_get_value_double(env, argv[4], &shard_size);
+  napi_get_value_double(env, argv[5], &idx);
+  uint32_t ok = 0;
+  if (size >= 0 && shard_size > 0 && idx >= 0) {
+    pthread_mutex_lock(&xc_fr_lock);
+    xc_frh_t *e = xc_frh_find_locked(owner, fh);
+    for (uint32_t i = 0; e == NULL && i < XC_FR_HANDLES; i++) {
+      xc_frh_t *c = &xc_frh[(fh + i) % XC_FR_HANDLES];
+      if (c->used) continue;
+      memset(c, 0, sizeof(*c));
+      c->used = 1;
+      c->owner = owner;
+      c->fh = fh;
+      atomic_fetch_add(&xc_fr_count, 1);
+      e = c;
+    }
+    if (e != NULL) {
+      e->content = content;
+      e->size = (uint64_t) size;
+      e->shard_size = (uint64_t) shard_size;
+      e->idx = (uint64_t) idx;
+      ok = 1;
+    }
+    pthread_mutex_unlock(&xc_fr_lock);
+  }
+  NAPI_RETURN_UINT32(ok)
+}
+
+// JavaScript: no more reads through `fh` here (its file changed, or it is released).
+NAPI_METHOD(xc_fast_read_forget) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_BUFFER_CAST(void *, owner, 0)
+  NAPI_ARGV_UINT32(fh, 1)
+  pthread_mutex_lock(&xc_fr_lock);
+  xc_frh_t *e = xc_frh_find_locked(owner, fh);
+  if (e != NULL) {
+    e->used = 0;
+    atomic_fetch_sub(&xc_fr_count, 1);
+  }
+  pthread_mutex_unlock(&xc_fr_lock);
+  return NULL;
+}
+
+static void xc_fr_forget_owner (const void *owner) {
+  pthread_mutex_lock(&xc_fr_lock);
+  for (uint32_t i = 0; i < XC_FR_HANDLES; i++) {
+    if (!xc_frh[i].used || xc_frh[i].owner != owner) continue;
+    xc_frh[i].used = 0;
+    atomic_fetch_sub(&xc_fr_count, 1);
+  }
+  pthread_mutex_unlock(&xc_fr_lock);
+}
+
+// JavaScript: shard `idx` of content `content` is this buffer's bytes until xc_fast_read_drop.
+// Arguments: content, idx, buffer. Returns 1, or 0 when refused (table full).
+NAPI_METHOD(xc_fast_read_shard) {
+  NAPI_ARGV(3)
+  NAPI_ARGV_UINT32(content, 0)
+  NAPI_ARGV_UINT32(idx, 1)
+  NAPI_ARGV_BUFFER(data, 2)
+  napi_ref ref = NULL;
+  napi_ref old = NULL;
+  uint32_t ok = 0;
+  if (napi_create_reference(env, argv[2], 1, &ref) != napi_ok) {
+    NAPI_RETURN_UINT32(ok)
+  }
+  pthread_mutex_lock(&xc_fr_lock);
+  xc_frs_t *e = xc_frs_find_locked(content, idx);
+  if (e != NULL) {
+    old = e->ref;
+  } else {
+    uint32_t start = (content * 31u + idx) % XC_FR_SHARDS;
+    for (uint32_t i = 0; e == NULL && i < XC_FR_SHARDS; i++) {
+      xc_frs_t *c = &xc_frs[(start + i) % XC_FR_SHARDS];
+      if (!c->used) e = c;
+    }
+  }
+  if (e != NULL) {
+    e->used = 1;
+    e->content = content;
+    e->idx = idx;
+    e->data = data;
+    e->len = data_len;
+    e->ref = ref;
+    ok = 1;
+  }
+  pthread_mutex_unlock(&xc_fr_lock);
+  if (old != NULL) napi_delete_reference(env, old);
+  if (!ok) napi_delete_reference(env, ref);
+  NAPI_RETURN_UINT32(ok)
+}
+
+// JavaScript, before the buffer of shard `idx` of `content` is used for anything else: no copy
+// from it runs or starts once this returns.
+NAPI_METHOD(xc_fast_read_drop) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_UINT32(content, 0)
+  NAPI_ARGV_UINT32(idx, 1)
+  napi_ref ref = NULL;
+  pthread_mutex_lock(&xc_fr_lock);
+  xc_frs_t *e = xc_frs_find_locked(content, idx);
+  if (e != NULL) {
+    ref = e->ref;
+    e->used = 0;
+    e->data = NULL;
+    e->ref = NULL;
+  }
+  pthread_mutex_unlock(&xc_fr_lock);
+  if (ref != NULL) napi_delete_reference(env, ref);
+  return NULL;
+}
+
+// JavaScript: reads answered here since the process started.
+NAPI_METHOD(xc_fast_read_stats) {
+  napi_value out;
+  napi_create_double(env, (double) atomic_load(&xc_fr_reads), &out);
   return out;
 }
 

@@ -8,7 +8,8 @@
 //    through a readdir listing or by handing over a path's attributes right after changing it,
 //    are answered without a round trip into the event loop); chown answered natively (the drive
 //    keeps no owners); a libfuse thread polls briefly for JavaScript's answer before it sleeps;
-//    and writes through handles the VFS hands over go straight into their staging files.
+//    writes through handles the VFS hands over go straight into their staging files; and reads
+//    through handles it hands over are copied straight from shards in its memory.
 // The addon is built with node-gyp into build/Release, which node-gyp-build loads before the
 // bundled prebuilds; the headers and libfuse come from the fuse-shared-library packages it
 // already depends on. Runs at `npm ci`/`npm install` (postinstall) and from
@@ -32,13 +33,14 @@ const CHANGES = [
   ['FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)', 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)'],
   ['\n// Methods\n', '\n#include "xcloud-attr-cache.c"\n\n// Methods\n'],
   ['  uv_sem_wait(&(l->sem));\\\n  return l->res;', '  xc_wait(&(l->sem));\\\n  return l->res;'],
-  ['  ft->env = env;\n', '  ft->env = env;\n  atomic_fetch_add(&xc_gen, 1); // a new mount starts with nothing cached\n  xc_fw_forget_owner(ft); // and with no handle writing natively\n'],
+  ['  ft->env = env;\n', '  ft->env = env;\n  atomic_fetch_add(&xc_gen, 1); // a new mount starts with nothing cached\n  xc_fw_forget_owner(ft); // and with no handle writing natively\n  xc_fr_forget_owner(ft); // or reading natively\n'],
   ['ops.getattr = fuse_native_getattr;', 'ops.getattr = xc_getattr;'],
   ['ops.readdir = fuse_native_readdir;', 'ops.readdir = xc_readdir;'],
   ['ops.fgetattr = fuse_native_fgetattr;', 'ops.fgetattr = xc_fgetattr;'],
   ['ops.chown = fuse_native_chown;', 'ops.chown = xc_chown;'],
   ['ops.write = fuse_native_write;', 'ops.write = xc_write;'],
-  ['  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_bump)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_put)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_enable)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_stats)\n  NAPI_EXPORT_FUNCTION(xc_malloc_large_mapped)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_open)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_take)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_close)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_stats)\n  NAPI_EXPORT_FUNCTION(xc_hash_ctr)\n'],
+  ['ops.read = fuse_native_read;', 'ops.read = xc_read;'],
+  ['  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_bump)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_put)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_enable)\n  NAPI_EXPORT_FUNCTION(xc_attr_cache_stats)\n  NAPI_EXPORT_FUNCTION(xc_malloc_large_mapped)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_open)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_take)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_close)\n  NAPI_EXPORT_FUNCTION(xc_fast_write_stats)\n  NAPI_EXPORT_FUNCTION(xc_hash_ctr)\n  NAPI_EXPORT_FUNCTION(xc_fast_read_handle)\n  NAPI_EXPORT_FUNCTION(xc_fast_read_forget)\n  NAPI_EXPORT_FUNCTION(xc_fast_read_shard)\n  NAPI_EXPORT_FUNCTION(xc_fast_read_drop)\n  NAPI_EXPORT_FUNCTION(xc_fast_read_stats)\n'],
 ]
 
 if (!existsSync(src)) process.exit(0) // not installed (yet)

@@ -13,7 +13,7 @@ import { XError } from '../../shared/errors.js'
 import { DEFAULT_MIRRORS } from '../../shared/protocol.js'
 import { XCloudClient } from '../client.js'
 import { createMount, type XFuse } from '../fuse/adapter.js'
-import { attrCache, fastWrites, mapLargeAllocations } from '../fuse/attr-cache.js'
+import { attrCache, fastReads, fastWrites, mapLargeAllocations } from '../fuse/attr-cache.js'
 import { LocalState } from '../state/local-state.js'
 import { SyncEngine, type SyncStatus } from '../sync/engine.js'
 import { RemoteContent } from '../vfs/remote-content.js'
@@ -49,6 +49,8 @@ export interface DaemonStatus {
   attrCache: { hits: number; misses: number; entries: number } | null
   /** Writes libfuse's threads put into staging files themselves; null without them. */
   nativeWrites: number | null
+  /** Reads libfuse's threads answered from shards in memory themselves; null without them. */
+  nativeReads: number | null
   tree: { files: number; dirs: number; bytes: number }
   updatedAt: number
 }
@@ -151,6 +153,7 @@ export class Daemon {
       memory: (({ rss, heapTotal, heapUsed, external, arrayBuffers }) => ({ rss, heapTotal, heapUsed, external, arrayBuffers }))(process.memoryUsage()),
       attrCache: this.opts.attrCache === false ? null : attrCache?.stats() ?? null,
       nativeWrites: fastWrites?.count() ?? null,
+      nativeReads: fastReads?.count() ?? null,
       tree: { files: tree.files, dirs: tree.dirs, bytes: tree.bytes },
       updatedAt: Date.now(),
     }
@@ -180,6 +183,8 @@ export class Daemon {
           resolve()
         }))
       }
+      // Unmounted: no native read is left to use the shards announced for it.
+      this.remote.memory = null
       this.writeStatus()
       rmSync(path.join(this.opts.home, 'daemon.json'), { force: true })
       this.staging.close()

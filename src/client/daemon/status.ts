@@ -25,6 +25,8 @@ export interface HomeStatus {
   attrCache: DaemonStatus['attrCache']
   /** Writes answered on libfuse's threads (new files' bytes straight into staging). */
   nativeWrites: number | null
+  /** Reads answered on libfuse's threads (straight from shards in memory). */
+  nativeReads: number | null
   /** The running daemon's memory; null when no daemon runs. */
   memory: DaemonStatus['memory'] | null
 }
@@ -47,6 +49,7 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
         shardsUploaded: s.sync.shardsUploaded, shardsReused: s.sync.shardsReused, shardsFetched: s.shardsFetched,
         attrCache: s.attrCache ?? null,
         nativeWrites: s.nativeWrites ?? null,
+        nativeReads: s.nativeReads ?? null,
         memory: s.memory ?? null,
       }
     } catch { /* fall through to the state file */ }
@@ -61,6 +64,7 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
       lastPull: null, lastError: null, synced: c.ops === 0, shardsUploaded: 0, shardsReused: 0, shardsFetched: 0,
       attrCache: null,
       nativeWrites: null,
+      nativeReads: null,
       memory: null,
     }
   } finally {
@@ -78,6 +82,7 @@ export function formatStatus(s: HomeStatus): string {
     ...(s.memory ? [`memory: ${formatBytes(s.memory.rss)} resident (JavaScript heap ${formatBytes(s.memory.heapUsed)}, buffers ${formatBytes(s.memory.arrayBuffers)})`] : []),
     ...(s.attrCache ? [`attribute cache: ${s.attrCache.hits} hits, ${s.attrCache.misses} misses, ${s.attrCache.entries} entries`] : []),
     ...(s.nativeWrites !== null ? [`writes straight to staging: ${s.nativeWrites}`] : []),
+    ...(s.nativeReads !== null ? [`reads straight from memory: ${s.nativeReads}`] : []),
     `drive: ${s.tree.files} files, ${s.tree.dirs} folders, ${formatBytes(s.tree.bytes)}`,
   ]
   return lines.join('\n') + '\n'

@@ -9,7 +9,7 @@
 import Fuse from 'fuse-native'
 import { errnoNumber, toFsError } from '../vfs/errno.js'
 import type { Attr, StatFs, Vfs } from '../vfs/vfs.js'
-import { attrCache, fastWrites } from './attr-cache.js'
+import { attrCache, fastReads, fastWrites } from './attr-cache.js'
 
 export const MAX_WRITE = 128 * 1024
 
@@ -22,6 +22,8 @@ export interface MountOptions {
   attrCache?: boolean
   /** Let libfuse's threads write new files' bytes into staging themselves; on unless false. */
   fastWrites?: boolean
+  /** Let libfuse's threads answer reads from shards in memory themselves; on unless false. */
+  fastReads?: boolean
 }
 
 export class XFuse extends Fuse {
@@ -146,6 +148,25 @@ export function createMount(mountpoint: string, vfs: Vfs, opts: MountOptions = {
         native.close(mount, fh)
       },
       lastWriteAt: () => native.lastWriteAt(),
+    }
+  }
+  if (fastReads && opts.fastReads !== false) {
+    const native = fastReads
+    const mounts = new Map<number, Buffer>()
+    vfs.remote.memory = { put: (content, idx, buf) => { native.shard(content, idx, buf) }, drop: (content, idx) => native.drop(content, idx) }
+    vfs.fastReads = {
+      handle: (fh, content, size, shardSize, idx) => {
+        const mount = mounts.get(fh) ?? fuse.nativeMount
+        if (!mount || !native.handle(mount, fh, content, size, shardSize, idx)) return false
+        mounts.set(fh, mount)
+        return true
+      },
+      forget: (fh) => {
+        const mount = mounts.get(fh)
+        if (!mount) return
+        mounts.delete(fh)
+        native.forget(mount, fh)
+      },
     }
   }
   const fuse: XFuse = new XFuse(mountpoint, fuseOps(vfs, fresh), {

@@ -92,6 +92,34 @@ export interface NativeFastWrites {
   count(): number
 }
 
+/**
+ * Reads answered on libfuse's threads straight from shards in the daemon's memory
+ * (native-deps/attr-cache.c): the shard cache announces each shard's plaintext while it holds it,
+ * and the VFS hands over each handle whose file is exactly a committed version, for the shard its
+ * reader is in. Null when the addon in use does not have them.
+ */
+export interface NativeFastReads {
+  handle(mount: Buffer, fh: number, content: number, size: number, shardSize: number, idx: number): boolean
+  forget(mount: Buffer, fh: number): void
+  shard(content: number, idx: number, data: Buffer): boolean
+  drop(content: number, idx: number): void
+  /** Reads answered natively since the process started. */
+  count(): number
+}
+
+export const fastReads: NativeFastReads | null = (() => {
+  const b = binding()
+  if (!b?.xc_fast_read_handle || !b.xc_fast_read_forget || !b.xc_fast_read_shard || !b.xc_fast_read_drop || !b.xc_fast_read_stats) return null
+  const { xc_fast_read_handle: handle, xc_fast_read_forget: forget, xc_fast_read_shard: shard, xc_fast_read_drop: drop, xc_fast_read_stats: stats } = b
+  return {
+    handle: (mount, fh, content, size, shardSize, idx) => handle(mount, fh, content, size, shardSize, idx) === 1,
+    forget: (mount, fh) => forget(mount, fh),
+    shard: (content, idx, data) => shard(content, idx, data) === 1,
+    drop: (content, idx) => drop(content, idx),
+    count: () => stats(),
+  }
+})()
+
 export const fastWrites: NativeFastWrites | null = (() => {
   const b = binding()
   if (!b?.xc_fast_write_open || !b.xc_fast_write_take || !b.xc_fast_write_close || !b.xc_fast_write_stats) return null

@@ -1,6 +1,7 @@
 /**
  * The addon built from fuse-native with X Cloud's native additions (native-deps/attr-cache.c):
- * the mount's attribute cache and native writes, and the shard crypto the download worker uses.
+ * the mount's attribute cache, native writes and reads, and the shard crypto the download worker
+ * uses.
  * Null when it cannot be loaded; each function is absent when the addon is fuse-native's prebuilt
  * one (no compiler at install).
  */
@@ -18,6 +19,11 @@ export interface Binding {
   xc_fast_write_close?: (mount: Buffer, fh: number) => void
   xc_fast_write_stats?: () => [number, number]
   xc_hash_ctr?: (key: Uint8Array, iv: Uint8Array, src: Uint8Array, dst: Uint8Array, digest: Uint8Array) => void
+  xc_fast_read_handle?: (mount: Buffer, fh: number, content: number, size: number, shardSize: number, idx: number) => number
+  xc_fast_read_forget?: (mount: Buffer, fh: number) => void
+  xc_fast_read_shard?: (content: number, idx: number, data: Buffer) => number
+  xc_fast_read_drop?: (content: number, idx: number) => void
+  xc_fast_read_stats?: () => number
 }
 
 let loaded: Binding | null | undefined

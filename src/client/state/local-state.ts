@@ -108,6 +108,8 @@ export const ROOT_INO = 1
 /** LocalNode field → column, for update(). */
 /** Columns a getattr or a listing shows (directly, or like `staged`, through the live size). */
 const VISIBLE = new Set(['parent', 'name', 'kind', 'mode', 'size', 'mtime', 'ctime', 'target', 'staged'])
+/** Fields whose change can change what a read of the node returns. */
+const CONTENT = new Set(['kind', 'size', 'remoteId', 'versionId', 'baseSize', 'staged'])
 
 const COLUMNS: Record<string, string> = {
   parent: 'parent', name: 'name', kind: 'kind', mode: 'mode', size: 'size', mtime: 'mtime', ctime: 'ctime', target: 'target',
@@ -139,6 +141,13 @@ export class LocalState {
    * (the mount's native one) drop what they hold before anything observes the change.
    */
   visibleChanged: () => void = () => {}
+
+  /**
+   * Called in the same synchronous step as every change to what a read of node `ino` returns (its
+   * version, size, staging or staged shards), before the change is visible, so readers outside
+   * JavaScript (the mount's native reads) stop using the content they were handed.
+   */
+  contentChanged: (ino: number) => void = () => {}
 
   constructor(file: string) {
     this.db = new Database(file)
@@ -276,6 +285,7 @@ export class LocalState {
     }
     if (cols.length === 0) return
     if (Object.keys(fields).some((k) => VISIBLE.has(k))) this.visibleChanged()
+    if (Object.keys(fields).some((k) => CONTENT.has(k))) this.contentChanged(ino)
     const sql = `UPDATE nodes SET ${cols.join(', ')} WHERE ino = ?`
     let stmt = this.updates.get(sql)
     if (!stmt) this.updates.set(sql, stmt = this.db.prepare(sql))
@@ -302,6 +312,7 @@ export class LocalState {
   }
 
   drop(ino: number): void {
+    this.contentChanged(ino)
     this.q.drop.run(ino)
     this.q.dropShards.run(ino)
     this.visibleChanged()
@@ -321,10 +332,12 @@ export class LocalState {
   }
 
   markDirty(ino: number, idx: number, gen: number): void {
+    this.contentChanged(ino)
     this.q.markShard.run(ino, idx, gen)
   }
 
   markPresent(ino: number, idx: number): void {
+    this.contentChanged(ino)
     this.q.presentShard.run(ino, idx)
   }
 
@@ -334,10 +347,12 @@ export class LocalState {
   }
 
   dropShardsFrom(ino: number, idx: number): void {
+    this.contentChanged(ino)
     this.q.dropShardsFrom.run(ino, idx)
   }
 
   dropAllShards(ino: number): void {
+    this.contentChanged(ino)
     this.q.dropShards.run(ino)
   }
 

@@ -3,6 +3,8 @@
  * cover a read are fetched (through the ShardFetcher: mirrors chosen by measured speed, hedging,
  * hash checks, fallback to other mirrors), recent shards stay in a bounded in-memory cache, and a
  * sequential reader gets the next shards fetched ahead of it, from several hosts at once.
+ * While a shard's plaintext is in the cache it can also be announced to a ShardMemory (the mount's
+ * native reads), which is told to let go of it before its buffer is used for anything else.
  */
 import { XError } from '../../shared/errors.js'
 import type { BridgeClient } from '../remote/bridge-client.js'
@@ -16,9 +18,22 @@ export interface RemoteContentOptions {
   readAhead?: number
 }
 
+/** Readers of shard plaintexts outside JavaScript: told of each one in memory, and of its end. */
+export interface ShardMemory {
+  put(content: number, idx: number, buf: Buffer): void
+  /** Once this returns, nothing reads the buffer put for (content, idx) any more. */
+  drop(content: number, idx: number): void
+}
+
+/** Content numbers (one per version) are unique in the process, whichever cache gave them. */
+let nextContent = 1
+const CONTENT_IDS_MAX = 4096
+
 interface Entry {
   promise: Promise<Buffer>
   buf?: Buffer
+  /** Announced to `memory` under this content number, until dropped. */
+  announced?: { content: number; idx: number }
   /** Readers copying out of it right now; an evicted entry's buffer is pooled once this is 0. */
   pins: number
   evicted: boolean
@@ -33,10 +48,46 @@ export class RemoteContent {
   /** Shards fetched from hosts so far (cache misses). */
   fetched = 0
   private readonly readAhead: number
+  private readonly contents = new Map<string, number>()
+  private memoryHook: ShardMemory | null = null
 
   constructor(private readonly bridge: Pick<BridgeClient, 'content' | 'tokens' | 'report'>, private readonly fileWrapKey: Buffer, opts: RemoteContentOptions = {}) {
     this.cacheShards = Math.max(4, opts.cacheShards ?? 24)
     this.readAhead = Math.max(0, Math.min(opts.readAhead ?? 12, this.cacheShards - 4))
+  }
+
+  /** Where shards in memory are announced from now on (null: nowhere); the old one lets go of all. */
+  set memory(m: ShardMemory | null) {
+    for (const e of this.cache.values()) this.unannounce(e)
+    this.memoryHook = m
+    if (m) for (const [key, e] of this.cache) if (e.buf && !e.evicted) this.announce(key, e)
+  }
+
+  /** The content number of a version: what ShardMemory and the native reads know it by. */
+  contentId(versionId: string): number {
+    let c = this.contents.get(versionId)
+    if (c === undefined) {
+      c = nextContent++
+      this.contents.set(versionId, c)
+      if (this.contents.size > CONTENT_IDS_MAX) this.contents.delete(this.contents.keys().next().value!)
+    }
+    return c
+  }
+
+  private announce(key: string, entry: Entry): void {
+    const m = this.memoryHook
+    if (!m || !entry.buf || entry.buf.length === 0 || entry.announced) return
+    const sep = key.lastIndexOf(':')
+    const announced = { content: this.contentId(key.slice(0, sep)), idx: Number(key.slice(sep + 1)) }
+    m.put(announced.content, announced.idx, entry.buf)
+    entry.announced = announced
+  }
+
+  private unannounce(entry: Entry): void {
+    const a = entry.announced
+    if (!a) return
+    entry.announced = undefined
+    this.memoryHook?.drop(a.content, a.idx)
   }
 
   /**
@@ -129,7 +180,11 @@ export class RemoteContent {
       this.fetched++
       const plain = await fetcher.fetch(idx)
       entry.buf = plain
-      if (entry.evicted && entry.pins === 0) this.recycle(entry)
+      if (entry.evicted) {
+        if (entry.pins === 0) this.recycle(entry)
+      } else {
+        this.announce(key, entry)
+      }
       return plain
     })()
     entry.promise.catch(() => { if (this.cache.get(key) === entry) this.cache.delete(key) })
@@ -143,6 +198,7 @@ export class RemoteContent {
       const [key, oldest] = this.cache.entries().next().value as [string, Entry]
       this.cache.delete(key)
       oldest.evicted = true
+      this.unannounce(oldest)
       if (oldest.pins === 0) this.recycle(oldest)
     }
   }
@@ -151,6 +207,7 @@ export class RemoteContent {
   private recycle(entry: Entry): void {
     const buf = entry.buf
     if (!buf || buf.length === 0) return
+    this.unannounce(entry)
     entry.buf = undefined
     shardBuffers.release(buf)
   }
@@ -163,6 +220,7 @@ export class RemoteContent {
       if (!key.startsWith(`${versionId}:`)) continue
       this.cache.delete(key)
       entry.evicted = true
+      this.unannounce(entry)
       if (entry.pins === 0) this.recycle(entry)
     }
   }

@@ -71,6 +71,8 @@ interface Handle {
   wrote: boolean
   /** Its writes go straight to the staging file, below JavaScript (see FastWrites). */
   fast?: boolean
+  /** Handed to fastReads (until its file's content changes or it is released). */
+  fastRead?: boolean
 }
 
 /**
@@ -87,6 +89,18 @@ export interface FastWrites {
   close(fh: number): void
   /** Wall-clock time of the last write answered natively (0 if none). */
   lastWriteAt(): number
+}
+
+/**
+ * Reads that skip JavaScript: the FUSE adapter's native side copies them from shards in memory
+ * (the RemoteContent announces those). A handle is handed over for one shard of one version at a
+ * time, only while its file is exactly that version; the VFS takes it back (`forget`) in the same
+ * synchronous step as any change to the file's content, and at release.
+ */
+export interface FastReads {
+  /** Reads through `fh` within shard `idx` of `content` (`size` bytes in all) may be answered natively. */
+  handle(fh: number, content: number, size: number, shardSize: number, idx: number): boolean
+  forget(fh: number): void
 }
 
 export interface VfsHooks {
@@ -133,10 +147,11 @@ export class Vfs {
   constructor(
     readonly state: LocalState,
     readonly staging: Staging,
-    private readonly remote: RemoteContent,
+    readonly remote: RemoteContent,
     private readonly hooks: VfsHooks,
     opts: VfsOptions = {},
   ) {
+    state.contentChanged = (ino) => this.forgetFastReads(ino)
     this.uid = opts.uid ?? process.getuid?.() ?? 0
     this.gid = opts.gid ?? process.getgid?.() ?? 0
     this.shardSize = opts.shardSize ?? SHARD_SIZE
@@ -163,6 +178,12 @@ export class Vfs {
 
   /** Open handles handed to fastWrites, by node. */
   private readonly fastByIno = new Map<number, Set<number>>()
+
+  /** Set by the FUSE adapter when its native side can answer reads from shards in memory. */
+  fastReads: FastReads | null = null
+
+  /** Handles handed to fastReads, by node. */
+  private readonly fastReadByIno = new Map<number, Set<number>>()
 
   lookup(path: string): LocalNode {
     let node = this.state.must(ROOT_INO)
@@ -506,7 +527,38 @@ export class Vfs {
     const size = this.sizeOf(node)
     if (pos >= size || length <= 0) return 0
     const end = Math.min(size, pos + length)
-    return this.readFromMemory(node, buf, pos, end) ?? this.readSlow(node, buf, pos, end)
+    const n = this.readFromMemory(node, buf, pos, end)
+    if (n === undefined) return this.readSlow(node, buf, pos, end)
+    if (this.fastReads) this.offerFastRead(fh, h, node, size, pos, end)
+    return n
+  }
+
+  /**
+   * After a read answered from memory: hand `fh` to the native side for the rest of this shard,
+   * if the file is exactly its network version (nothing staged: every byte is the version's).
+   */
+  private offerFastRead(fh: number, h: Handle, node: LocalNode, size: number, pos: number, end: number): void {
+    if (node.staged || !node.versionId || !node.remoteId || size > node.baseSize) return
+    const idx = Math.floor(pos / this.shardSize)
+    if (Math.floor((end - 1) / this.shardSize) !== idx) return
+    if (!this.fastReads!.handle(fh, this.remote.contentId(node.versionId), size, this.shardSize, idx)) return
+    if (h.fastRead) return
+    h.fastRead = true
+    let set = this.fastReadByIno.get(h.ino)
+    if (!set) this.fastReadByIno.set(h.ino, (set = new Set()))
+    set.add(fh)
+  }
+
+  /** The content of `ino` is changing: no native read may use what its handles were handed. */
+  private forgetFastReads(ino: number): void {
+    const fhs = this.fastReadByIno.get(ino)
+    if (!fhs) return
+    this.fastReadByIno.delete(ino)
+    for (const fh of fhs) {
+      this.fastReads?.forget(fh)
+      const h = this.handles.get(fh)
+      if (h) h.fastRead = false
+    }
   }
 
   /** All of [pos, end) from network shards already in memory, or undefined (then nothing is used). */
@@ -707,6 +759,12 @@ export class Vfs {
     const node = this.state.get(h.ino)
     this.persistSize(h.ino)
     this.handles.delete(fh)
+    if (h.fastRead) {
+      this.fastReads?.forget(fh)
+      const set = this.fastReadByIno.get(h.ino)
+      set?.delete(fh)
+      if (set?.size === 0) this.fastReadByIno.delete(h.ino)
+    }
     if (h.fast) {
       this.fastWrites?.close(fh)
       const set = this.fastByIno.get(h.ino)
