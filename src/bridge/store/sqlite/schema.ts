@@ -226,6 +226,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audits_hash ON audits(hash, at);
   CREATE INDEX upload_targets_hash ON upload_targets(hash, host_id);
   `,
+  // 4: every placement asks, per host, for the bytes placed there since its last heartbeat; by
+  // host and time that reads a few seconds' rows per host, not every row of the last minute.
+  `
+  CREATE INDEX upload_targets_host ON upload_targets(host_id, placed_at);
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

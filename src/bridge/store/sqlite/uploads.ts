@@ -19,9 +19,11 @@ export function sqliteUploads(db: Db): UploadStore {
   const insertReceipt = db.prepare('INSERT OR IGNORE INTO upload_receipts (upload_id, hash, host_id, size, at, sig) VALUES (?, ?, ?, ?, ?, ?)')
   const receiptHosts = db.prepare<[string, string], { hash: string; host_id: string }>(
     'SELECT hash, host_id FROM upload_receipts WHERE upload_id = ? AND hash IN (SELECT value FROM json_each(?))')
-  const pending = db.prepare<[number], { host_id: string; bytes: number }>(`
-    SELECT t.host_id, SUM(t.size) AS bytes FROM upload_targets t JOIN hosts h ON h.id = t.host_id
-    WHERE t.placed_at >= ? AND t.placed_at > h.last_seen GROUP BY t.host_id`)
+  // Placed at or after `since` and after the host's last heartbeat (which counts the rest in its
+  // free space). One bound per host, so the (host_id, placed_at) index reads only those rows.
+  const pending = db.prepare<[number], { host_id: string; bytes: number | null }>(`
+    SELECT h.id AS host_id, (SELECT SUM(t.size) FROM upload_targets t
+      WHERE t.host_id = h.id AND t.placed_at > MAX(h.last_seen, ? - 1)) AS bytes FROM hosts h`)
 
   return {
     insertUpload(u) {
@@ -50,6 +52,10 @@ export function sqliteUploads(db: Db): UploadStore {
       }
       return out
     },
-    pendingBytes: (since) => new Map(pending.all(since).map((r) => [r.host_id, r.bytes])),
+    pendingBytes(since) {
+      const out = new Map<string, number>()
+      for (const r of pending.all(since)) if (r.bytes !== null) out.set(r.host_id, r.bytes)
+      return out
+    },
   }
 }
