@@ -34,6 +34,15 @@ t.test('ping', async (t) => {
   t.same(r.json(), { ok: true, hostId: host.hostId, capacity: 1e9, used: 0 })
 })
 
+t.test('a get of a shard the host does not hold answers 404 XC_NOT_FOUND, also for a range', async (t) => {
+  const absent = sha256(randomBytes(100))
+  for (const headers of [{}, { range: 'bytes=0-9' }] as Record<string, string>[]) {
+    const r = await get(absent, getToken(absent), headers)
+    t.equal(r.status, 404, JSON.stringify(headers))
+    t.equal(r.json().error.code, 'XC_NOT_FOUND')
+  }
+})
+
 t.test('put then get round trip with a valid receipt', async (t) => {
   const r = await put(hash, shard, putToken(hash, shard.length))
   t.equal(r.status, 201, r.body.toString())

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { DirectWriter } from '../../src/shared/direct-io.js'
@@ -19,6 +19,21 @@ async function roundTrips(t: Test, dir: string): Promise<DirectWriter> {
     t.ok((await readFile(file)).equals(buf), `${size} bytes read back identical`)
     w.release(buf)
   }
+  // Whole files read back through the pool, whatever their size's alignment.
+  for (const size of SIZES) {
+    const file = path.join(dir, `f-${size}`)
+    const got = await w.readFile(file)
+    t.ok(got !== null && got.equals(await readFile(file)), `${size} bytes read whole`)
+    if (got) w.release(got)
+  }
+  const empty = path.join(dir, 'empty')
+  await writeFile(empty, '')
+  t.equal((await w.readFile(empty))?.length, 0, 'an empty file reads as nothing')
+  const big = path.join(dir, 'big')
+  await writeFile(big, Buffer.alloc(2 * MiB + 1))
+  t.equal(await w.readFile(big), null, 'a file longer than a buffer is not read')
+  await t.rejects(w.readFile(path.join(dir, 'missing')), { code: 'ENOENT' })
+  await t.rejects(w.readFile(dir), { code: 'ENOENT' }, 'a folder is not a file')
   // Buffers are reused, and a write into an existing name is refused (O_EXCL), never clobbered.
   const again = await w.acquire(10)
   await t.rejects(w.writeFile(path.join(dir, 'f-1'), again), { code: 'EEXIST' })

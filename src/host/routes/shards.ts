@@ -22,7 +22,7 @@ import { BufferPool } from '../../shared/buffer-pool.js'
 import { SHARD_SIZE } from '../../shared/protocol.js'
 
 export interface ShardRouteDeps {
-  store: Pick<ShardStore, 'put' | 'openRead' | 'reserve' | 'sizeOf' | 'touch' | 'acquireBuffer' | 'releaseBuffer'>
+  store: Pick<ShardStore, 'put' | 'openRead' | 'readWhole' | 'reserve' | 'sizeOf' | 'touch' | 'acquireBuffer' | 'releaseBuffer'>
   hostId: string
   hostKey: KeyObject
   bridgeKey: KeyObject
@@ -129,6 +129,7 @@ function readFailed(req: ShardRequest, reply: FastifyReply, err: unknown): unkno
 
 async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { hash } = authorize(deps, req, 'get')
+  if (req.headers.range === undefined && !deps.outLimit.bucket) return sendWhole(deps, hash, reply)
   const { fh, size } = await deps.store.openRead(hash)
   const range = decideRange(req.headers.range, size)
   if (range.kind === 'unsatisfiable') {
@@ -148,7 +149,7 @@ async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
   }
   const outBucket = deps.outLimit.bucket
   if (!outBucket) {
-    // Unthrottled: one positional read and one write to the socket (a shard is at most 2 MiB).
+    // Unthrottled range: one positional read and one write to the socket (a shard is at most 2 MiB).
     const length = end - start + 1
     const data = shardBuffers.acquire(length)
     // Back to the pool once the response is done with it (sent, or the client went away).
@@ -172,6 +173,21 @@ async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
     if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') req.log.warn({ err, hash }, 'shard read failed')
   })
   return reply.send(out)
+}
+
+/**
+ * The common case, a whole shard with no rate limit: one read straight from the device into a
+ * buffer of the store's pool, and one write to the socket.
+ */
+async function sendWhole(deps: ShardRouteDeps, hash: string, reply: FastifyReply): Promise<FastifyReply> {
+  const data = await deps.store.readWhole(hash)
+  // Back to the pool once the response is done with it (sent, or the client went away).
+  reply.raw.once('close', () => deps.store.releaseBuffer(data))
+  reply.header('content-type', 'application/octet-stream')
+  reply.header('accept-ranges', 'bytes')
+  reply.header('content-length', String(data.length))
+  deps.traffic.countOut(data.length)
+  return reply.send(data)
 }
 
 /** The host's signed word that it durably holds this shard (after the fsync and rename). */

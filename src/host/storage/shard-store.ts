@@ -175,6 +175,23 @@ export class ShardStore {
   }
 
   /**
+   * A whole stored shard in a buffer of the pool (give it back with releaseBuffer), read straight
+   * from the device where the file system allows (direct-io.ts); XC_NOT_FOUND if absent.
+   */
+  async readWhole(hash: string): Promise<Buffer> {
+    let buf: Buffer | null
+    try {
+      buf = await this.writer.readFile(this.pathOf(hash))
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw xerr('XC_NOT_FOUND', `no shard ${hash}`)
+      throw err
+    }
+    if (!buf) throw xerr('XC_LOCAL_IO', `shard ${hash} is larger on disk than any shard can be`)
+    return buf
+  }
+
+  /**
    * Read a whole shard (audits, and answering for a shard already held); null if absent.
    * Bounded: a shard file larger than the protocol allows is not read into memory.
    */
