@@ -150,13 +150,7 @@ export class DirectWriter {
             try {
               // Whole blocks up to the end of the file; the last read comes back short at its end.
               const want = Math.min(this.bufferSize, Math.ceil(size / BLOCK) * BLOCK)
-              let off = 0
-              while (off < size) {
-                const { bytesRead } = await fh.read(buf, off, want - off, off)
-                if (bytesRead === 0) break
-                off += bytesRead
-              }
-              return buf.subarray(0, Math.min(off, size))
+              return buf.subarray(0, Math.min(await readInto(fh, buf, want, 0), size))
             } catch (err) {
               this.release(buf)
               if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err
@@ -176,13 +170,7 @@ export class DirectWriter {
       if (size > this.bufferSize) return null
       const buf = await this.acquire(size)
       try {
-        let off = 0
-        while (off < size) {
-          const { bytesRead } = await fh.read(buf, off, size - off, off)
-          if (bytesRead === 0) break
-          off += bytesRead
-        }
-        return buf.subarray(0, off)
+        return buf.subarray(0, await readInto(fh, buf, size, 0))
       } catch (err) {
         this.release(buf)
         throw err
@@ -269,6 +257,17 @@ export class DirectWriter {
       await unlink(probe).catch(() => {})
     }
   }
+}
+
+/** Read `length` bytes from `position` into `buf`, or up to the end of the file; how many were read. */
+export async function readInto(fh: Pick<FileHandle, 'read'>, buf: Buffer, length: number, position: number): Promise<number> {
+  let off = 0
+  while (off < length) {
+    const { bytesRead } = await fh.read(buf, off, length - off, position + off)
+    if (bytesRead === 0) break
+    off += bytesRead
+  }
+  return off
 }
 
 /** What reading a folder (or anything else that is not a file) as a whole file is: not there. */

@@ -457,9 +457,7 @@ export class Vfs {
     const fd = this.staging.heldFd(h.ino)
     if (fd === undefined || !fw.open(fh, fd, MAX_FILE_SIZE)) return
     h.fast = true
-    let set = this.fastByIno.get(h.ino)
-    if (!set) this.fastByIno.set(h.ino, (set = new Set()))
-    set.add(fh)
+    addHandle(this.fastByIno, h.ino, fh)
   }
 
   /**
@@ -544,9 +542,7 @@ export class Vfs {
     if (!this.fastReads!.handle(fh, this.remote.contentId(node.versionId), size, this.shardSize, idx)) return
     if (h.fastRead) return
     h.fastRead = true
-    let set = this.fastReadByIno.get(h.ino)
-    if (!set) this.fastReadByIno.set(h.ino, (set = new Set()))
-    set.add(fh)
+    addHandle(this.fastReadByIno, h.ino, fh)
   }
 
   /** The content of `ino` is changing: no native read may use what its handles were handed. */
@@ -761,15 +757,11 @@ export class Vfs {
     this.handles.delete(fh)
     if (h.fastRead) {
       this.fastReads?.forget(fh)
-      const set = this.fastReadByIno.get(h.ino)
-      set?.delete(fh)
-      if (set?.size === 0) this.fastReadByIno.delete(h.ino)
+      removeHandle(this.fastReadByIno, h.ino, fh)
     }
     if (h.fast) {
       this.fastWrites?.close(fh)
-      const set = this.fastByIno.get(h.ino)
-      set?.delete(fh)
-      if (set?.size === 0) this.fastByIno.delete(h.ino)
+      removeHandle(this.fastByIno, h.ino, fh)
     }
     const opens = (this.openCount.get(h.ino) ?? 1) - 1
     if (opens > 0) this.openCount.set(h.ino, opens)
@@ -835,3 +827,16 @@ export class Vfs {
   }
 }
 
+/** Handles by node: add one. */
+function addHandle(byIno: Map<number, Set<number>>, ino: number, fh: number): void {
+  let set = byIno.get(ino)
+  if (!set) byIno.set(ino, (set = new Set()))
+  set.add(fh)
+}
+
+/** Handles by node: remove one (and the node's entry with its last). */
+function removeHandle(byIno: Map<number, Set<number>>, ino: number, fh: number): void {
+  const set = byIno.get(ino)
+  set?.delete(fh)
+  if (set?.size === 0) byIno.delete(ino)
+}

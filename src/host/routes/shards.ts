@@ -20,6 +20,7 @@ import { decideRange } from './range.js'
 import { readBody } from '../bandwidth/read-body.js'
 import { BufferPool } from '../../shared/buffer-pool.js'
 import { SHARD_SIZE } from '../../shared/protocol.js'
+import { readInto } from '../../shared/direct-io.js'
 
 export interface ShardRouteDeps {
   store: Pick<ShardStore, 'put' | 'openRead' | 'readWhole' | 'reserve' | 'sizeOf' | 'touch' | 'acquireBuffer' | 'releaseBuffer'>
@@ -155,13 +156,7 @@ async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
     // Back to the pool once the response is done with it (sent, or the client went away).
     reply.raw.once('close', () => shardBuffers.release(data))
     try {
-      let off = 0
-      while (off < length) {
-        const { bytesRead } = await fh.read(data, off, length - off, start + off)
-        if (bytesRead === 0) break
-        off += bytesRead
-      }
-      if (off !== length) throw xerr('XC_NOT_FOUND', `shard ${hash} shrank while being read`)
+      if (await readInto(fh, data, length, start) !== length) throw xerr('XC_NOT_FOUND', `shard ${hash} shrank while being read`)
     } finally {
       await fh.close()
     }

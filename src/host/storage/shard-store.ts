@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path'
 import { XError, xerr } from '../../shared/errors.js'
 import { HASH_RE } from '../../shared/tokens.js'
 import { SHARD_SIZE } from '../../shared/protocol.js'
-import { DirectWriter } from '../../shared/direct-io.js'
+import { DirectWriter, readInto } from '../../shared/direct-io.js'
 
 export interface ShardStoreOptions {
   shardsDir: string
@@ -207,13 +207,7 @@ export class ShardStore {
     try {
       if (size > SHARD_SIZE) throw xerr('XC_LOCAL_IO', `shard ${hash} is ${size} bytes on disk, more than any shard can be`)
       const buf = Buffer.allocUnsafe(size)
-      let off = 0
-      while (off < size) {
-        const { bytesRead } = await fh.read(buf, off, size - off, off)
-        if (bytesRead === 0) break
-        off += bytesRead
-      }
-      return buf.subarray(0, off)
+      return buf.subarray(0, await readInto(fh, buf, size, 0))
     } finally {
       await fh.close()
     }
