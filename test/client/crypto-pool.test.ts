@@ -12,6 +12,17 @@ function whole(data: Buffer): Buffer {
   return b
 }
 
+t.test('a pool that was made but never used does not keep the process alive', async (t) => {
+  const { execFile } = await import('node:child_process')
+  const url = new URL('../../src/client/transfer/crypto-pool.js', import.meta.url).href
+  const code = `import(${JSON.stringify(url)}).then((m) => { m.cryptoPool() })`
+  const began = Date.now()
+  const exit = await new Promise<number | null>((resolve) => {
+    const child = execFile(process.execPath, ['-e', code], { timeout: 10_000 }, () => resolve(child.exitCode))
+  })
+  t.equal(exit, 0, `the process exited on its own (${Date.now() - began} ms)`)
+})
+
 t.test('verifies, then decrypts off the main thread', async (t) => {
   const key = generateFileKey()
   const plain = randomBytes(2 * MiB)

@@ -24,9 +24,11 @@ class CryptoPool {
   constructor(size: number) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(new URL('./crypto-worker.js', import.meta.url))
-      w.unref()
       w.on('message', (m: VerifyDecryptResponse) => this.settle(m))
       w.on('error', (err) => this.failAll(err))
+      // After the listeners: adding a 'message' listener refs the worker's port again, and a pool
+      // made but never used would then keep the process alive.
+      w.unref()
       this.workers.push(w)
     }
   }
