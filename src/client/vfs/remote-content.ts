@@ -30,10 +30,12 @@ let nextContent = 1
 const CONTENT_IDS_MAX = 4096
 
 interface Entry {
+  versionId: string
+  idx: number
   promise: Promise<Buffer>
   buf?: Buffer
   /** Announced to `memory` under this content number, until dropped. */
-  announced?: { content: number; idx: number }
+  announced?: number
   /** Readers copying out of it right now; an evicted entry's buffer is pooled once this is 0. */
   pins: number
   evicted: boolean
@@ -60,7 +62,7 @@ export class RemoteContent {
   set memory(m: ShardMemory | null) {
     for (const e of this.cache.values()) this.unannounce(e)
     this.memoryHook = m
-    if (m) for (const [key, e] of this.cache) if (e.buf && !e.evicted) this.announce(key, e)
+    if (m) for (const e of this.cache.values()) if (!e.evicted) this.announce(e)
   }
 
   /** The content number of a version: what ShardMemory and the native reads know it by. */
@@ -74,20 +76,17 @@ export class RemoteContent {
     return c
   }
 
-  private announce(key: string, entry: Entry): void {
+  private announce(entry: Entry): void {
     const m = this.memoryHook
-    if (!m || !entry.buf || entry.buf.length === 0 || entry.announced) return
-    const sep = key.lastIndexOf(':')
-    const announced = { content: this.contentId(key.slice(0, sep)), idx: Number(key.slice(sep + 1)) }
-    m.put(announced.content, announced.idx, entry.buf)
-    entry.announced = announced
+    if (!m || !entry.buf || entry.buf.length === 0 || entry.announced !== undefined) return
+    entry.announced = this.contentId(entry.versionId)
+    m.put(entry.announced, entry.idx, entry.buf)
   }
 
   private unannounce(entry: Entry): void {
-    const a = entry.announced
-    if (!a) return
+    if (entry.announced === undefined) return
+    this.memoryHook?.drop(entry.announced, entry.idx)
     entry.announced = undefined
-    this.memoryHook?.drop(a.content, a.idx)
   }
 
   /**
@@ -174,7 +173,7 @@ export class RemoteContent {
       this.cache.set(key, hit)
       return hit
     }
-    const entry: Entry = { promise: Promise.resolve(Buffer.alloc(0)), pins: 0, evicted: false }
+    const entry: Entry = { versionId, idx, promise: Promise.resolve(Buffer.alloc(0)), pins: 0, evicted: false }
     entry.promise = (async () => {
       const fetcher = await this.fetcher(remoteId, versionId)
       this.fetched++
@@ -183,7 +182,7 @@ export class RemoteContent {
       if (entry.evicted) {
         if (entry.pins === 0) this.recycle(entry)
       } else {
-        this.announce(key, entry)
+        this.announce(entry)
       }
       return plain
     })()
