@@ -60,7 +60,9 @@ export class XCloudClient {
     }
     const fh = await open(local, 'r')
     try {
-      return await uploadVersion(this.bridge, this.keys.fileWrapKey, fileSource(fh, st.size), commitTarget, target?.versionId ?? null, opts)
+      // A command has memory to spare that the daemon keeps for its cache: four groups in flight
+      // (32 MiB of ciphertext) keep the hosts busy while a group waits for its slowest mirror.
+      return await uploadVersion(this.bridge, this.keys.fileWrapKey, fileSource(fh, st.size), commitTarget, target?.versionId ?? null, { groupsInFlight: 4, ...opts })
     } finally {
       await fh.close()
     }

@@ -53,3 +53,31 @@ t.test('many shards at once come back matched to their requests', async (t) => {
   const results = await Promise.all(shards.map((s) => cryptoPool().verifyDecrypt(key, s.iv, s.hash, whole(s.ciphertext), Buffer.allocUnsafeSlow(s.ciphertext.length))))
   results.forEach((r, i) => t.ok(r.ok && r.plain.equals(shards[i]!.plain), `shard ${i}`))
 })
+
+t.test('seals a shard off the main thread: ciphertext, hash and challenges as inline', async (t) => {
+  const { challengeDigest } = await import('../../src/shared/orders.js')
+  const key = generateFileKey()
+  const plain = randomBytes(2 * MiB - 12345)
+  const salts = [randomBytes(16), randomBytes(16)]
+  const expected = encryptShard(key, plain, randomBytes(16))
+  const r = await cryptoPool().seal(key, expected.iv, whole(plain), Buffer.allocUnsafeSlow(2 * MiB), salts)
+  t.ok(r.ciphertext.equals(expected.ciphertext), 'same ciphertext as encryptShard with that IV')
+  t.equal(r.hash, expected.hash)
+  t.same(r.digests, salts.map((s) => challengeDigest(s.toString('base64url'), expected.ciphertext)), 'each challenge is SHA-256(salt ‖ ciphertext)')
+  t.ok(r.plain.equals(plain), 'the plaintext buffer comes back untouched')
+  t.equal(r.plain.length, plain.length)
+})
+
+t.test('seal refuses buffers it cannot move to the worker', async (t) => {
+  const key = generateFileKey()
+  const slice = Buffer.allocUnsafeSlow(MiB + 16).subarray(16)
+  t.throws(() => cryptoPool().seal(key, randomBytes(16), slice, Buffer.allocUnsafeSlow(MiB), []), { code: 'XC_INTERNAL' })
+  t.throws(() => cryptoPool().seal(key, randomBytes(16), whole(randomBytes(MiB)), Buffer.allocUnsafeSlow(MiB - 1), []), { code: 'XC_INTERNAL' })
+})
+
+t.test('a seal that fails in the worker rejects, and the buffers come back', async (t) => {
+  const r = cryptoPool().seal(Buffer.alloc(7), randomBytes(16), whole(randomBytes(MiB)), Buffer.allocUnsafeSlow(MiB), [])
+  await t.rejects(r, { code: 'XC_INTERNAL' }, 'a wrong key size is an error, not a hang')
+  const ok = await cryptoPool().seal(generateFileKey(), randomBytes(16), whole(randomBytes(MiB)), Buffer.allocUnsafeSlow(MiB), [randomBytes(16)])
+  t.equal(ok.digests.length, 1, 'the pool still works afterwards')
+})

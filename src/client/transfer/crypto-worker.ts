@@ -1,11 +1,12 @@
 /**
- * Worker side of the shard crypto pool: verify a shard's SHA-256, then decrypt it (with the
- * addon's one-pass hash and decryption when it is there, else Node's crypto). Buffers arrive and
- * leave as transferred ArrayBuffers (no copies). Runs off the main thread so that a download
- * uses the second core for hashing and AES while the main thread handles TLS and HTTP.
+ * Worker side of the shard crypto pool. Downloads: verify a shard's SHA-256, then decrypt it
+ * (with the addon's one-pass hash and decryption when it is there, else Node's crypto). Uploads:
+ * encrypt a shard, hash the ciphertext and compute its proof-of-availability challenges. Buffers
+ * arrive and leave as transferred ArrayBuffers (no copies). Runs off the main thread so that a
+ * transfer uses the second core for hashing and AES while the main thread handles TLS and HTTP.
  */
 import { parentPort } from 'node:worker_threads'
-import { createDecipheriv, createHash } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto'
 import { ctrInto } from '../../shared/crypto/content.js'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -16,6 +17,7 @@ const hashCtr = binding()?.xc_hash_ctr ?? null
 const digest = Buffer.alloc(32)
 
 export interface VerifyDecryptRequest {
+  op: 'verify'
   id: number
   key: Uint8Array
   iv: Uint8Array
@@ -34,6 +36,30 @@ export interface VerifyDecryptResponse {
   error?: string
 }
 
+export interface SealRequest {
+  op: 'seal'
+  id: number
+  key: Uint8Array
+  iv: Uint8Array
+  /** The plaintext, `length` bytes at its start. */
+  buf: ArrayBuffer
+  /** Where the ciphertext goes, at least `length` bytes. */
+  out: ArrayBuffer
+  length: number
+  /** One challenge per salt: SHA-256(salt ‖ ciphertext). */
+  salts: Uint8Array[]
+}
+
+export interface SealResponse {
+  id: number
+  buf: ArrayBuffer
+  out: ArrayBuffer
+  /** Hex SHA-256 of the ciphertext, and of each salt ‖ ciphertext. */
+  hash?: string
+  digests?: string[]
+  error?: string
+}
+
 // Every decryption allocates its output (Node's cipher API has no output buffer), and V8 collects
 // those only when its external-memory heuristic fires, which lets tens of MB of dead plaintext
 // pile up. The pieces die young, so a young-generation collection every few shards frees them:
@@ -44,7 +70,35 @@ const collect = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) 
 const COLLECT_EVERY = 16 * 1024 * 1024
 let sinceCollect = 0
 
-parentPort?.on('message', (m: VerifyDecryptRequest) => {
+parentPort?.on('message', (m: VerifyDecryptRequest | SealRequest) => {
+  if (m.op === 'seal') seal(m)
+  else verifyDecrypt(m)
+})
+
+function seal(m: SealRequest): void {
+  try {
+    const ciphertext = Buffer.from(m.out, 0, m.length)
+    const cipher = createCipheriv('aes-256-ctr', m.key, m.iv)
+    ctrInto(cipher, Buffer.from(m.buf, 0, m.length), ciphertext)
+    cipher.final()
+    const hash = createHash('sha256').update(ciphertext).digest('hex')
+    const digests = m.salts.map((salt) => createHash('sha256').update(salt).update(ciphertext).digest('hex'))
+    parentPort!.postMessage({ id: m.id, buf: m.buf, out: m.out, hash, digests } satisfies SealResponse, [m.buf, m.out])
+  } catch (err) {
+    parentPort!.postMessage({ id: m.id, buf: m.buf, out: m.out, error: (err as Error).message } satisfies SealResponse, [m.buf, m.out])
+  }
+  noteGarbage(m.length)
+}
+
+function noteGarbage(bytes: number): void {
+  sinceCollect += bytes
+  if (sinceCollect >= COLLECT_EVERY) {
+    sinceCollect = 0
+    collect({ type: 'minor' })
+  }
+}
+
+function verifyDecrypt(m: VerifyDecryptRequest): void {
   const data = Buffer.from(m.buf, 0, m.length)
   try {
     if (hashCtr) {
@@ -64,12 +118,8 @@ parentPort?.on('message', (m: VerifyDecryptRequest) => {
     ctrInto(d, data, Buffer.from(m.out))
     d.final()
     parentPort!.postMessage({ id: m.id, ok: true, buf: m.buf, out: m.out } satisfies VerifyDecryptResponse, [m.buf, m.out])
-    sinceCollect += m.length
-    if (sinceCollect >= COLLECT_EVERY) {
-      sinceCollect = 0
-      collect({ type: 'minor' })
-    }
+    noteGarbage(m.length)
   } catch (err) {
     parentPort!.postMessage({ id: m.id, ok: false, buf: m.buf, out: m.out, error: (err as Error).message } satisfies VerifyDecryptResponse, [m.buf, m.out])
   }
-})
+}

@@ -11,6 +11,10 @@
  * For proof of availability, each new shard also gets CHALLENGES_PER_SHARD challenges (a random
  * salt and SHA-256(salt ‖ ciphertext)), handed to the bridge with the receipts: the bridge can
  * later audit hosts without ever holding the bytes.
+ *
+ * Encryption, the shard hash and the challenges (a CTR pass and three SHA-256 passes) run on the
+ * crypto worker for pooled shards, so the main thread keeps writing to the hosts' sockets; the
+ * shard's IV is still drawn here, fresh for every encryption.
  */
 import { randomBytes } from 'node:crypto'
 import { XError, toXError } from '../../shared/errors.js'
@@ -22,7 +26,8 @@ import { shardBuffers } from './buffers.js'
 
 /** Ciphertexts at least this long use the shard buffer pool. */
 const POOLED_MIN = 256 * 1024
-import { encryptShard, generateFileKey, sealManifest, wrapKey, type ManifestShard } from '../../shared/crypto/index.js'
+import { SHARD_IV_BYTES, encryptShard, generateFileKey, sealManifest, wrapKey, type ManifestShard } from '../../shared/crypto/index.js'
+import { cryptoPool, transferable } from './crypto-pool.js'
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { putShard } from './host-client.js'
 
@@ -92,13 +97,21 @@ export async function uploadVersion(
       // Small shards (small files) get a buffer of their own size: a pooled 2 MiB one each would
       // make many small uploads in flight hold megabytes for bytes.
       const out = length >= POOLED_MIN ? shardBuffers.acquire(length) : Buffer.allocUnsafe(length)
-      const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, out)
-      source.release?.(plain)
-      const pairs = Array.from({ length: opts.challenges ?? CHALLENGES_PER_SHARD }, () => {
-        const salt = randomBytes(16).toString('base64url')
-        return { salt, digest: challengeDigest(salt, ciphertext) }
-      })
-      yield { index, size: length, iv, hash, ciphertext, challenges: { hash, pairs } }
+      const salts = Array.from({ length: opts.challenges ?? CHALLENGES_PER_SHARD }, () => randomBytes(16))
+      let sealed: { iv: Buffer; ciphertext: Buffer; hash: string; digests: string[] }
+      if (length >= POOLED_MIN && transferable(plain) && transferable(out)) {
+        // On the crypto worker: the main thread stays free to feed the hosts' sockets.
+        const iv = randomBytes(SHARD_IV_BYTES)
+        const r = await cryptoPool().seal(fileKey, iv, plain, out, salts)
+        source.release?.(r.plain)
+        sealed = { iv, ciphertext: r.ciphertext, hash: r.hash, digests: r.digests }
+      } else {
+        const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, out)
+        source.release?.(plain)
+        sealed = { iv, ciphertext, hash, digests: salts.map((salt) => challengeDigest(salt.toString('base64url'), ciphertext)) }
+      }
+      const pairs = salts.map((salt, i) => ({ salt: salt.toString('base64url'), digest: sealed.digests[i]! }))
+      yield { index, size: length, iv: sealed.iv, hash: sealed.hash, ciphertext: sealed.ciphertext, challenges: { hash: sealed.hash, pairs } }
     }
   }
 
