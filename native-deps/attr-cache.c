@@ -773,6 +773,54 @@ NAPI_METHOD(xc_hash_ctr) {
   return NULL;
 }
 
+// The upload side, on the same worker: AES-256-CTR encryption of a shard into the caller's buffer,
+// then SHA-256 of the ciphertext and of each salt ‖ ciphertext (proof-of-availability challenges),
+// 64 KiB at a time: each piece is encrypted, then hashed by every digest while it is in the cache.
+// Arguments: key (32 bytes), iv (16), plaintext, output (at least as long), salts (16 bytes each,
+// at most XC_SEAL_SALTS), digests (32 bytes for the hash, then 32 per salt; written).
+
+#define XC_SEAL_SALTS 16
+
+NAPI_METHOD(xc_seal) {
+  NAPI_ARGV(6)
+  NAPI_ARGV_BUFFER(key, 0)
+  NAPI_ARGV_BUFFER(iv, 1)
+  NAPI_ARGV_BUFFER(src, 2)
+  NAPI_ARGV_BUFFER(dst, 3)
+  NAPI_ARGV_BUFFER(salts, 4)
+  NAPI_ARGV_BUFFER(digests, 5)
+  size_t nsalts = salts_len / 16;
+  if (key_len != 32 || iv_len != 16 || dst_len < src_len || salts_len % 16 != 0 || nsalts > XC_SEAL_SALTS
+      || digests_len < 32 * (nsalts + 1)) {
+    napi_throw_error(env, NULL, "xc_seal: wrong argument sizes");
+    return NULL;
+  }
+  EVP_MD_CTX *md[XC_SEAL_SALTS + 1] = { 0 };
+  EVP_CIPHER_CTX *cipher = EVP_CIPHER_CTX_new();
+  int ok = cipher != NULL
+    && EVP_EncryptInit_ex(cipher, EVP_aes_256_ctr(), NULL, (const unsigned char *) key, (const unsigned char *) iv) == 1;
+  for (size_t i = 0; ok && i <= nsalts; i++) {
+    md[i] = EVP_MD_CTX_new();
+    ok = md[i] != NULL && EVP_DigestInit_ex(md[i], EVP_sha256(), NULL) == 1
+      && (i == 0 || EVP_DigestUpdate(md[i], (const char *) salts + 16 * (i - 1), 16) == 1);
+  }
+  for (size_t off = 0; ok && off < src_len; off += XC_CRYPTO_PIECE) {
+    size_t n = src_len - off < XC_CRYPTO_PIECE ? src_len - off : XC_CRYPTO_PIECE;
+    int out_len = 0;
+    ok = EVP_EncryptUpdate(cipher, (unsigned char *) dst + off, &out_len, (const unsigned char *) src + off, (int) n) == 1
+      && (size_t) out_len == n;
+    for (size_t i = 0; ok && i <= nsalts; i++) ok = EVP_DigestUpdate(md[i], (const char *) dst + off, n) == 1;
+  }
+  for (size_t i = 0; ok && i <= nsalts; i++) {
+    unsigned int digest_out = 0;
+    ok = EVP_DigestFinal_ex(md[i], (unsigned char *) digests + 32 * i, &digest_out) == 1 && digest_out == 32;
+  }
+  for (size_t i = 0; i <= nsalts; i++) EVP_MD_CTX_free(md[i]);
+  EVP_CIPHER_CTX_free(cipher);
+  if (!ok) napi_throw_error(env, NULL, "xc_seal: OpenSSL failed");
+  return NULL;
+}
+
 // ---- memory ------------------------------------------------------------------------------------
 //
 // JavaScript, once at mount: allocations of 1 MiB and more (shard buffers, 2 MiB) get their own

@@ -14,6 +14,8 @@ import { binding } from '../fuse/native-addon.js'
 
 /** SHA-256 and AES-CTR in one pass into our buffer (native-deps/attr-cache.c), when the addon has it. */
 const hashCtr = binding()?.xc_hash_ctr ?? null
+/** Encryption, then the hash and challenges of each 64 KiB piece while it is in the cache. */
+const sealNative = binding()?.xc_seal ?? null
 const digest = Buffer.alloc(32)
 
 export interface VerifyDecryptRequest {
@@ -78,6 +80,13 @@ parentPort?.on('message', (m: VerifyDecryptRequest | SealRequest) => {
 function seal(m: SealRequest): void {
   try {
     const ciphertext = Buffer.from(m.out, 0, m.length)
+    if (sealNative) {
+      const digests = Buffer.alloc(32 * (m.salts.length + 1))
+      sealNative(m.key, m.iv, Buffer.from(m.buf, 0, m.length), ciphertext, Buffer.concat(m.salts), digests)
+      const hex = (i: number): string => digests.toString('hex', 32 * i, 32 * (i + 1))
+      parentPort!.postMessage({ id: m.id, buf: m.buf, out: m.out, hash: hex(0), digests: m.salts.map((_, i) => hex(i + 1)) } satisfies SealResponse, [m.buf, m.out])
+      return
+    }
     const cipher = createCipheriv('aes-256-ctr', m.key, m.iv)
     ctrInto(cipher, Buffer.from(m.buf, 0, m.length), ciphertext)
     cipher.final()
