@@ -81,3 +81,17 @@ t.test('a seal that fails in the worker rejects, and the buffers come back', asy
   const ok = await cryptoPool().seal(generateFileKey(), randomBytes(16), whole(randomBytes(MiB)), Buffer.allocUnsafeSlow(MiB), [randomBytes(16)])
   t.equal(ok.digests.length, 1, 'the pool still works afterwards')
 })
+
+t.test('a worker that exits or throws fails its jobs instead of hanging them, and is replaced', async (t) => {
+  const { CryptoPool } = await import('../../src/client/transfer/crypto-pool.js')
+  const script = new URL('./helpers/failing-crypto-worker.js', import.meta.url)
+  for (const how of ['exit', 'throw']) {
+    process.env.XC_TEST_WORKER_FAILS = how
+    const pool = new CryptoPool(1, script)
+    const key = generateFileKey()
+    const { iv, ciphertext, hash } = encryptShard(key, randomBytes(MiB))
+    await t.rejects(pool.verifyDecrypt(key, iv, hash, whole(ciphertext), Buffer.allocUnsafeSlow(MiB)), { code: 'XC_INTERNAL' }, `${how}: the job fails`)
+    await t.rejects(pool.seal(key, iv, whole(randomBytes(MiB)), Buffer.allocUnsafeSlow(MiB), []), { code: 'XC_INTERNAL' }, `${how}: the next job goes to a fresh worker, which fails the same way`)
+  }
+  delete process.env.XC_TEST_WORKER_FAILS
+})

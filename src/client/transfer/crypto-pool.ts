@@ -29,22 +29,57 @@ export function transferable(buf: Buffer): boolean {
   return buf.byteOffset === 0
 }
 
-class CryptoPool {
-  private readonly workers: Worker[] = []
+/** A worker and the jobs sent to it that it has not answered yet. */
+interface Slot {
+  worker: Worker
+  jobs: Set<number>
+  lost: boolean
+}
+
+export class CryptoPool {
+  private readonly slots: Slot[] = []
   private readonly pending = new Map<number, Pending>()
   private nextId = 0
   private turn = 0
 
-  constructor(size: number) {
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL('./crypto-worker.js', import.meta.url))
-      w.on('message', (m: VerifyDecryptResponse | SealResponse) => this.settle(m))
-      w.on('error', (err) => this.failAll(err))
-      // After the listeners: adding a 'message' listener refs the worker's port again, and a pool
-      // made but never used would then keep the process alive.
-      w.unref()
-      this.workers.push(w)
+  /** `script` is the worker's module; tests hand in workers that fail. */
+  constructor(size: number, private readonly script: URL = new URL('./crypto-worker.js', import.meta.url)) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn())
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(this.script), jobs: new Set(), lost: false }
+    const w = slot.worker
+    w.on('message', (m: VerifyDecryptResponse | SealResponse) => this.settle(slot, m))
+    w.on('error', (err) => this.lose(slot, err))
+    w.on('messageerror', (err) => this.lose(slot, err))
+    w.on('exit', (code) => this.lose(slot, new Error(`the crypto worker exited with code ${code}`)))
+    // After the listeners: adding a 'message' listener refs the worker's port again, and a pool
+    // made but never used would then keep the process alive.
+    w.unref()
+    return slot
+  }
+
+  /**
+   * A worker that crashed, exited or sent what cannot be read: every job it still had fails (its
+   * buffers are gone with it), and the next job starts a fresh worker in its place.
+   */
+  private lose(slot: Slot, err: unknown): void {
+    if (slot.lost) return
+    slot.lost = true
+    void slot.worker.terminate()
+    const reason = new XError('XC_INTERNAL', `shard crypto failed: ${(err as Error)?.message ?? String(err)}`)
+    for (const id of slot.jobs) {
+      const p = this.pending.get(id)
+      this.pending.delete(id)
+      p?.reject(reason)
     }
+    slot.jobs.clear()
+    this.unrefWhenIdle()
+  }
+
+  private unrefWhenIdle(): void {
+    if (this.pending.size === 0) for (const s of this.slots) s.worker.unref()
   }
 
   /**
@@ -92,30 +127,30 @@ class CryptoPool {
   }
 
   private send(msg: VerifyDecryptRequest | SealRequest, pending: Pending): void {
-    const w = this.workers[this.turn++ % this.workers.length]!
+    const i = this.turn++ % this.slots.length
+    if (this.slots[i]!.lost) this.slots[i] = this.spawn()
+    const slot = this.slots[i]!
     this.pending.set(msg.id, pending)
-    w.ref()
+    slot.jobs.add(msg.id)
+    slot.worker.ref()
     try {
-      w.postMessage(msg, [msg.buf, msg.out])
+      slot.worker.postMessage(msg, [msg.buf, msg.out])
     } catch (err) {
       // Nothing was sent: forget the job (the caller's promise rejects with this error).
       this.pending.delete(msg.id)
-      if (this.pending.size === 0) for (const x of this.workers) x.unref()
+      slot.jobs.delete(msg.id)
+      this.unrefWhenIdle()
       throw err
     }
   }
 
-  private settle(m: VerifyDecryptResponse | SealResponse): void {
+  private settle(slot: Slot, m: VerifyDecryptResponse | SealResponse): void {
+    slot.jobs.delete(m.id)
     const p = this.pending.get(m.id)
     if (!p) return
     this.pending.delete(m.id)
-    if (this.pending.size === 0) for (const w of this.workers) w.unref()
+    this.unrefWhenIdle()
     p.settle(m)
-  }
-
-  private failAll(err: unknown): void {
-    for (const p of this.pending.values()) p.reject(err)
-    this.pending.clear()
   }
 }
 

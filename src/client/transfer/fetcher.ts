@@ -194,7 +194,11 @@ export class ShardFetcher {
               plain = null
               lastError = toXError(err)
             }
-            if (!active.has(mirror.hostId)) return
+            if (!active.has(mirror.hostId)) {
+              // Another mirror won (or the read was cancelled) while this one was verified.
+              if (plain) shardBuffers.release(plain)
+              return
+            }
             active.delete(mirror.hostId)
             if (!plain) {
               this.scores.failure(mirror.hostId)

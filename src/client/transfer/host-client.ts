@@ -36,17 +36,38 @@ const queues = new Map<string, PQueue>()
 /**
  * Every transfer to a host goes through that host's queue (p-queue), so one client never opens
  * more than PER_HOST_CONCURRENCY requests to a host however many shards are in flight, while
- * different hosts work in parallel. A queued request whose signal aborts leaves the queue.
+ * different hosts work in parallel.
+ *
+ * A cancelled transfer rejects at once, but its slot stays taken until the task itself has ended
+ * (its request is cancelled by the same signal): p-queue's own signal option frees the slot when
+ * the signal fires, while the request may still be running. A queued transfer whose signal fired
+ * is skipped when its turn comes. A result that arrives after the cancellation goes to `discard`
+ * (a pooled buffer goes back to its pool).
  */
-function queued<T>(host: HostContact, signal: AbortSignal | undefined, task: () => Promise<T>): Promise<T> {
+export function queued<T>(host: Pick<HostContact, 'id'>, signal: AbortSignal | undefined, task: () => Promise<T>, discard?: (late: T) => void): Promise<T> {
   let q = queues.get(host.id)
   if (!q) {
     q = new PQueue({ concurrency: PER_HOST_CONCURRENCY })
     queues.set(host.id, q)
   }
-  return q.add(task, { signal, throwOnTimeout: true }).catch((err: unknown) => {
-    if (signal?.aborted) throw new XError('XC_TIMEOUT', 'transfer cancelled')
-    throw err
+  const cancelled = (): XError => new XError('XC_TIMEOUT', 'transfer cancelled')
+  const run = q.add(() => {
+    if (signal?.aborted) throw cancelled()
+    return task()
+  }, { throwOnTimeout: true }) as Promise<T>
+  if (!signal) return run
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(cancelled())
+    signal.addEventListener('abort', onAbort, { once: true })
+    if (signal.aborted) onAbort()
+    run.then((value) => {
+      signal.removeEventListener('abort', onAbort)
+      if (signal.aborted) discard?.(value)
+      else resolve(value)
+    }, (err: unknown) => {
+      signal.removeEventListener('abort', onAbort)
+      reject(signal.aborted ? cancelled() : err)
+    })
   })
 }
 
@@ -149,7 +170,7 @@ async function putShardNow(host: HostContact, token: string, hash: string, data:
  * that buffer. The caller verifies the hash; here we only refuse a body of the wrong length.
  */
 export function getShard(host: HostContact, token: string, hash: string, size: number, opts: RequestOptions = {}): Promise<{ data: Buffer } & TransferTiming> {
-  return queued(host, opts.signal, () => getShardNow(host, token, hash, size, opts))
+  return queued(host, opts.signal, () => getShardNow(host, token, hash, size, opts), (late) => shardBuffers.release(late.data))
 }
 
 async function getShardNow(host: HostContact, token: string, hash: string, size: number, opts: RequestOptions): Promise<{ data: Buffer } & TransferTiming> {
