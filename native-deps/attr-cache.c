@@ -738,7 +738,8 @@ NAPI_METHOD(xc_fast_read_stats) {
 // every output, and collecting those pieces cost the worker about a third of its time. The caller
 // compares the hash with the manifest's and throws the output away on a mismatch, so nothing
 // unverified is ever used. Arguments: key (32 bytes), iv (16), ciphertext, output (at least as
-// long), digest (32 bytes, written).
+// long; the ciphertext's own buffer decrypts in place, since each piece is hashed before it is
+// decrypted), digest (32 bytes, written).
 
 #define XC_CRYPTO_PIECE 65536
 

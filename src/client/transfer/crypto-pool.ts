@@ -83,22 +83,20 @@ export class CryptoPool {
   }
 
   /**
-   * Verify `ciphertext` against `hash` and decrypt it into `out`. Both buffers must start their
-   * own ArrayBuffer (pooled shard buffers do): they are transferred to the worker and back, and
-   * come back in the result. Resolves { ok: false } on a mismatch (then `plain` is garbage).
+   * Verify `data` against `hash` and, when it matches, decrypt it in place. The buffer must start
+   * its own ArrayBuffer (pooled shard buffers do): it is transferred to the worker and back, and
+   * comes back in the result, holding the plaintext when `ok` (else garbage).
    */
-  verifyDecrypt(key: Buffer, iv: Buffer, hash: string, ciphertext: Buffer, out: Buffer): Promise<{ ok: boolean; ciphertext: Buffer; plain: Buffer }> {
-    if (ciphertext.byteOffset !== 0 || out.byteOffset !== 0 || out.buffer.byteLength < ciphertext.length) {
-      throw new XError('XC_INTERNAL', 'crypto pool takes buffers that start their own ArrayBuffer')
-    }
-    const length = ciphertext.length
-    const msg: VerifyDecryptRequest = { op: 'verify', id: this.nextId++, key, iv, hash, buf: ciphertext.buffer as ArrayBuffer, out: out.buffer as ArrayBuffer, length }
+  verifyDecrypt(key: Buffer, iv: Buffer, hash: string, data: Buffer): Promise<{ ok: boolean; data: Buffer }> {
+    if (!transferable(data)) throw new XError('XC_INTERNAL', 'crypto pool takes buffers that start their own ArrayBuffer')
+    const length = data.length
+    const msg: VerifyDecryptRequest = { op: 'verify', id: this.nextId++, key, iv, hash, buf: data.buffer as ArrayBuffer, length }
     return new Promise((resolve, reject) => {
       this.send(msg, {
         reject,
         settle: (m) => {
           if (m.error) reject(new XError('XC_DECRYPT', m.error))
-          else resolve({ ok: (m as VerifyDecryptResponse).ok, ciphertext: Buffer.from(m.buf, 0, length), plain: Buffer.from(m.out, 0, length) })
+          else resolve({ ok: (m as VerifyDecryptResponse).ok, data: Buffer.from(m.buf, 0, length) })
         },
       })
     })
@@ -134,7 +132,7 @@ export class CryptoPool {
     slot.jobs.add(msg.id)
     slot.worker.ref()
     try {
-      slot.worker.postMessage(msg, [msg.buf, msg.out])
+      slot.worker.postMessage(msg, msg.op === 'seal' ? [msg.buf, msg.out] : [msg.buf])
     } catch (err) {
       // Nothing was sent: forget the job (the caller's promise rejects with this error).
       this.pending.delete(msg.id)

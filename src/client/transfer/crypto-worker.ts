@@ -24,9 +24,8 @@ export interface VerifyDecryptRequest {
   key: Uint8Array
   iv: Uint8Array
   hash: string
+  /** The ciphertext, `length` bytes at its start; decrypted in place when it matches `hash`. */
   buf: ArrayBuffer
-  /** Where the plaintext goes: a buffer of the caller's pool, at least `length` bytes. */
-  out: ArrayBuffer
   length: number
 }
 
@@ -34,7 +33,6 @@ export interface VerifyDecryptResponse {
   id: number
   ok: boolean
   buf: ArrayBuffer
-  out: ArrayBuffer
   error?: string
 }
 
@@ -109,26 +107,29 @@ function noteGarbage(bytes: number): void {
 
 function verifyDecrypt(m: VerifyDecryptRequest): void {
   const data = Buffer.from(m.buf, 0, m.length)
+  const reply = (ok: boolean, error?: string): void => {
+    parentPort!.postMessage({ id: m.id, ok, buf: m.buf, ...(error === undefined ? {} : { error }) } satisfies VerifyDecryptResponse, [m.buf])
+  }
   try {
     if (hashCtr) {
-      // The output is decrypted along with the hash and only used when the hash matches.
-      hashCtr(m.key, m.iv, data, Buffer.from(m.out), digest)
-      const ok = digest.toString('hex') === m.hash
-      parentPort!.postMessage({ id: m.id, ok, buf: m.buf, out: m.out } satisfies VerifyDecryptResponse, [m.buf, m.out])
+      // Each piece is hashed, then decrypted in place: on a mismatch the caller throws the
+      // buffer's contents away, so nothing unverified is ever used.
+      hashCtr(m.key, m.iv, data, data, digest)
+      reply(digest.toString('hex') === m.hash)
       return
     }
     if (createHash('sha256').update(data).digest('hex') !== m.hash) {
-      parentPort!.postMessage({ id: m.id, ok: false, buf: m.buf, out: m.out } satisfies VerifyDecryptResponse, [m.buf, m.out])
+      reply(false)
       return
     }
     const d = createDecipheriv('aes-256-ctr', m.key, m.iv)
-    // CTR has no padding: update() returns every byte and final() none. The copy into the
-    // caller's buffer keeps the caller's thread free of allocations; the garbage stays here.
-    ctrInto(d, data, Buffer.from(m.out))
+    // CTR has no padding: update() returns every byte and final() none. Each piece is copied
+    // back over the ciphertext it came from; the garbage stays on this thread.
+    ctrInto(d, data, data)
     d.final()
-    parentPort!.postMessage({ id: m.id, ok: true, buf: m.buf, out: m.out } satisfies VerifyDecryptResponse, [m.buf, m.out])
+    reply(true)
     noteGarbage(m.length)
   } catch (err) {
-    parentPort!.postMessage({ id: m.id, ok: false, buf: m.buf, out: m.out, error: (err as Error).message } satisfies VerifyDecryptResponse, [m.buf, m.out])
+    reply(false, (err as Error).message)
   }
 }

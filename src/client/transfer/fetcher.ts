@@ -133,10 +133,9 @@ export class ShardFetcher {
         shardBuffers.release(data)
       }
     }
-    const r = await cryptoPool().verifyDecrypt(this.fileKey, iv, hash, data, shardBuffers.acquire(data.length))
-    shardBuffers.release(r.ciphertext)
-    if (r.ok) return r.plain
-    shardBuffers.release(r.plain)
+    const r = await cryptoPool().verifyDecrypt(this.fileKey, iv, hash, data)
+    if (r.ok) return r.data
+    shardBuffers.release(r.data)
     return null
   }
 
