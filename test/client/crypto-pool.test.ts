@@ -95,3 +95,15 @@ t.test('a worker that exits or throws fails its jobs instead of hanging them, an
   }
   delete process.env.XC_TEST_WORKER_FAILS
 })
+
+t.test('a pool says when a worker can take jobs', async (t) => {
+  const { CryptoPool } = await import('../../src/client/transfer/crypto-pool.js')
+  const pool = new CryptoPool(1)
+  t.equal(pool.ready(), false, 'not while its thread starts')
+  const began = Date.now()
+  while (!pool.ready() && Date.now() - began < 10_000) await new Promise((r) => setTimeout(r, 5))
+  t.equal(pool.ready(), true, `then ready (${Date.now() - began} ms)`)
+  const key = generateFileKey()
+  const { iv, ciphertext, hash } = encryptShard(key, randomBytes(MiB))
+  t.equal((await pool.verifyDecrypt(key, iv, hash, whole(ciphertext))).ok, true, 'and it works')
+})

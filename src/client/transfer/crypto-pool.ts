@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { XError } from '../../shared/errors.js'
-import type { SealRequest, SealResponse, VerifyDecryptRequest, VerifyDecryptResponse } from './crypto-worker.js'
+import type { SealRequest, SealResponse, VerifyDecryptRequest, VerifyDecryptResponse, WorkerReady } from './crypto-worker.js'
 
 interface Pending {
   settle(m: VerifyDecryptResponse | SealResponse): void
@@ -34,6 +34,8 @@ interface Slot {
   worker: Worker
   jobs: Set<number>
   lost: boolean
+  /** The worker said it can take jobs: its module is loaded. */
+  ready: boolean
 }
 
 export class CryptoPool {
@@ -48,9 +50,12 @@ export class CryptoPool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(this.script), jobs: new Set(), lost: false }
+    const slot: Slot = { worker: new Worker(this.script), jobs: new Set(), lost: false, ready: false }
     const w = slot.worker
-    w.on('message', (m: VerifyDecryptResponse | SealResponse) => this.settle(slot, m))
+    w.on('message', (m: VerifyDecryptResponse | SealResponse | WorkerReady) => {
+      if ('ready' in m) slot.ready = true
+      else this.settle(slot, m)
+    })
     w.on('error', (err) => this.lose(slot, err))
     w.on('messageerror', (err) => this.lose(slot, err))
     w.on('exit', (code) => this.lose(slot, new Error(`the crypto worker exited with code ${code}`)))
@@ -76,6 +81,14 @@ export class CryptoPool {
     }
     slot.jobs.clear()
     this.unrefWhenIdle()
+  }
+
+  /**
+   * Whether a worker has started. A thread takes tens of milliseconds to load its module; until
+   * then a job would wait for it, and a caller with one shard to verify is better off doing it.
+   */
+  ready(): boolean {
+    return this.slots.some((s) => s.ready && !s.lost)
   }
 
   private unrefWhenIdle(): void {

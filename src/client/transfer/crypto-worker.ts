@@ -75,6 +75,12 @@ parentPort?.on('message', (m: VerifyDecryptRequest | SealRequest) => {
   else verifyDecrypt(m)
 })
 
+/** Sent once, when this thread can take jobs (see CryptoPool.ready). */
+export interface WorkerReady {
+  ready: true
+}
+parentPort?.postMessage({ ready: true } satisfies WorkerReady)
+
 function seal(m: SealRequest): void {
   try {
     const ciphertext = Buffer.from(m.out, 0, m.length)
