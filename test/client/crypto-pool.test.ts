@@ -107,3 +107,12 @@ t.test('a pool says when a worker can take jobs', async (t) => {
   const { iv, ciphertext, hash } = encryptShard(key, randomBytes(MiB))
   t.equal((await pool.verifyDecrypt(key, iv, hash, whole(ciphertext))).ok, true, 'and it works')
 })
+
+t.test('small buffers cut from Node\'s shared pool are never moved to a worker', async (t) => {
+  const { transferable } = await import('../../src/client/transfer/crypto-pool.js')
+  const small = Buffer.allocUnsafe(100)
+  t.equal(transferable(small), false, 'a buffer from the shared pool')
+  t.equal(transferable(Buffer.allocUnsafeSlow(64 * 1024)), true, 'a buffer with its own memory')
+  t.equal(transferable(Buffer.allocUnsafeSlow(2 * MiB).subarray(0, MiB)), true, 'a pooled shard buffer cut to a shorter shard')
+  t.equal(transferable(Buffer.allocUnsafeSlow(2 * MiB).subarray(1)), false, 'a view that does not start its memory')
+})

@@ -24,9 +24,12 @@ export interface Sealed {
   digests: string[]
 }
 
-/** Buffers the pool can move to a worker and back: each starts its own ArrayBuffer. */
+/**
+ * Buffers the pool can move to a worker and back: each starts its own ArrayBuffer, and that is
+ * not Node's shared pool for small buffers (moving it would empty every other buffer cut from it).
+ */
 export function transferable(buf: Buffer): boolean {
-  return buf.byteOffset === 0
+  return buf.byteOffset === 0 && buf.buffer.byteLength > Buffer.poolSize
 }
 
 /** A worker and the jobs sent to it that it has not answered yet. */

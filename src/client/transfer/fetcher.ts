@@ -15,7 +15,7 @@ import { decryptShard, openManifest, sha256Hex, unwrapKey, type Manifest } from 
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { getShard } from './host-client.js'
 import { shardBuffers } from './buffers.js'
-import { cryptoPool } from './crypto-pool.js'
+import { cryptoPool, transferable } from './crypto-pool.js'
 import { binding } from '../fuse/native-addon.js'
 import { HostScores, expectedMs, pickMirror } from './scoring.js'
 import { FILE_KEY_AAD } from './upload.js'
@@ -131,7 +131,7 @@ export class ShardFetcher {
    * plaintext is `data`'s buffer); otherwise, and on a mismatch, `data` goes back to the pool.
    */
   private async verifyDecrypt(data: Buffer, iv: Buffer, hash: string): Promise<Buffer | null> {
-    if (data.byteOffset !== 0 || data.length < POOLED_CRYPTO_MIN) {
+    if (!transferable(data) || data.length < POOLED_CRYPTO_MIN) {
       // Small or foreign buffers: inline is cheaper than a thread hop.
       try {
         return sha256Hex(data) === hash ? decryptShard(this.fileKey, iv, data) : null
