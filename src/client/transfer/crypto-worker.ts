@@ -11,12 +11,10 @@ import { ctrInto } from '../../shared/crypto/content.js'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { binding } from '../fuse/native-addon.js'
+import { verifyDecryptInPlace } from './native-crypto.js'
 
-/** SHA-256 and AES-CTR in one pass into our buffer (native-deps/attr-cache.c), when the addon has it. */
-const hashCtr = binding()?.xc_hash_ctr ?? null
 /** Encryption, then the hash and challenges of each 64 KiB piece while it is in the cache. */
 const sealNative = binding()?.xc_seal ?? null
-const digest = Buffer.alloc(32)
 
 export interface VerifyDecryptRequest {
   op: 'verify'
@@ -82,25 +80,28 @@ export interface WorkerReady {
 parentPort?.postMessage({ ready: true } satisfies WorkerReady)
 
 function seal(m: SealRequest): void {
+  const reply = (r: { hash: string; digests: string[] } | { error: string }): void => {
+    parentPort!.postMessage({ id: m.id, buf: m.buf, out: m.out, ...r } satisfies SealResponse, [m.buf, m.out])
+  }
   try {
+    const plain = Buffer.from(m.buf, 0, m.length)
     const ciphertext = Buffer.from(m.out, 0, m.length)
     if (sealNative) {
       const digests = Buffer.alloc(32 * (m.salts.length + 1))
-      sealNative(m.key, m.iv, Buffer.from(m.buf, 0, m.length), ciphertext, Buffer.concat(m.salts), digests)
+      sealNative(m.key, m.iv, plain, ciphertext, Buffer.concat(m.salts), digests)
       const hex = (i: number): string => digests.toString('hex', 32 * i, 32 * (i + 1))
-      parentPort!.postMessage({ id: m.id, buf: m.buf, out: m.out, hash: hex(0), digests: m.salts.map((_, i) => hex(i + 1)) } satisfies SealResponse, [m.buf, m.out])
+      reply({ hash: hex(0), digests: m.salts.map((_, i) => hex(i + 1)) })
       return
     }
     const cipher = createCipheriv('aes-256-ctr', m.key, m.iv)
-    ctrInto(cipher, Buffer.from(m.buf, 0, m.length), ciphertext)
+    ctrInto(cipher, plain, ciphertext)
     cipher.final()
     const hash = createHash('sha256').update(ciphertext).digest('hex')
-    const digests = m.salts.map((salt) => createHash('sha256').update(salt).update(ciphertext).digest('hex'))
-    parentPort!.postMessage({ id: m.id, buf: m.buf, out: m.out, hash, digests } satisfies SealResponse, [m.buf, m.out])
+    reply({ hash, digests: m.salts.map((salt) => createHash('sha256').update(salt).update(ciphertext).digest('hex')) })
+    noteGarbage(m.length)
   } catch (err) {
-    parentPort!.postMessage({ id: m.id, buf: m.buf, out: m.out, error: (err as Error).message } satisfies SealResponse, [m.buf, m.out])
+    reply({ error: (err as Error).message })
   }
-  noteGarbage(m.length)
 }
 
 function noteGarbage(bytes: number): void {
@@ -117,11 +118,11 @@ function verifyDecrypt(m: VerifyDecryptRequest): void {
     parentPort!.postMessage({ id: m.id, ok, buf: m.buf, ...(error === undefined ? {} : { error }) } satisfies VerifyDecryptResponse, [m.buf])
   }
   try {
-    if (hashCtr) {
-      // Each piece is hashed, then decrypted in place: on a mismatch the caller throws the
-      // buffer's contents away, so nothing unverified is ever used.
-      hashCtr(m.key, m.iv, data, data, digest)
-      reply(digest.toString('hex') === m.hash)
+    // Each piece is hashed, then decrypted in place: on a mismatch the caller throws the buffer's
+    // contents away, so nothing unverified is ever used.
+    const native = verifyDecryptInPlace(m.key, m.iv, data, m.hash)
+    if (native !== null) {
+      reply(native)
       return
     }
     if (createHash('sha256').update(data).digest('hex') !== m.hash) {

@@ -16,7 +16,7 @@ import type { BridgeClient } from '../remote/bridge-client.js'
 import { getShard } from './host-client.js'
 import { shardBuffers } from './buffers.js'
 import { cryptoPool, transferable } from './crypto-pool.js'
-import { binding } from '../fuse/native-addon.js'
+import { verifyDecryptInPlace } from './native-crypto.js'
 import { HostScores, expectedMs, pickMirror } from './scoring.js'
 import { FILE_KEY_AAD } from './upload.js'
 
@@ -54,8 +54,6 @@ export class ShardFetcher {
   private readonly windows = new Map<number, Promise<Window>>()
   private readonly windowSize: number
   readonly scores: HostScores
-  /** Where an inline verification writes its hash. */
-  private readonly digest = Buffer.alloc(32)
 
   constructor(private readonly bridge: FetchBridge, fileWrapKey: Buffer, info: ContentInfo, private readonly opts: FetcherOptions = {}) {
     this.info = info
@@ -140,12 +138,11 @@ export class ShardFetcher {
       }
     }
     const pool = cryptoPool()
-    const hashCtr = binding()?.xc_hash_ctr
-    if (!pool.ready() && hashCtr) {
-      // The worker is still starting (a fresh process's first shards): one pass here takes a
-      // few milliseconds, where waiting for the thread took tens.
-      hashCtr(this.fileKey, iv, data, data, this.digest)
-      if (this.digest.toString('hex') === hash) return data
+    // While the worker is still starting (a fresh process's first shards), one native pass here
+    // takes a few milliseconds, where waiting for the thread took tens.
+    const inline = pool.ready() ? null : verifyDecryptInPlace(this.fileKey, iv, data, hash)
+    if (inline !== null) {
+      if (inline) return data
       shardBuffers.release(data)
       return null
     }
