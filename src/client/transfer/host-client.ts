@@ -115,7 +115,9 @@ function put(host: HostContact, path: string, headers: Record<string, string | n
     // In slices, each written once the previous one reached the socket: TLS encrypts a write at
     // once, so one 2 MiB write would hold a second, encrypted copy of the shard per request until
     // the socket drains. (Write callbacks, not 'drain': a request that waited for a pooled socket
-    // does not always see a 'drain' for data it buffered before it had one.)
+    // does not always see a 'drain' for data it buffered before it had one.) The headers go first
+    // on their own: written together with the first slice, TLS would copy both into one buffer.
+    req.flushHeaders()
     const writeFrom = (off: number): void => {
       if (off >= body.length) {
         req.end()

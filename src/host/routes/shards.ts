@@ -130,7 +130,7 @@ function readFailed(req: ShardRequest, reply: FastifyReply, err: unknown): unkno
 
 async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { hash } = authorize(deps, req, 'get')
-  if (req.headers.range === undefined && !deps.outLimit.bucket) return sendWhole(deps, hash, reply)
+  if (req.headers.range === undefined && !deps.outLimit.bucket) return sendWhole(deps, hash, req, reply)
   const { fh, size } = await deps.store.openRead(hash)
   const range = decideRange(req.headers.range, size)
   if (range.kind === 'unsatisfiable') {
@@ -140,13 +140,12 @@ async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
   }
   const start = range.kind === 'partial' ? range.start : 0
   const end = range.kind === 'partial' ? range.end : size - 1
-  reply.header('content-type', 'application/octet-stream')
-  reply.header('accept-ranges', 'bytes')
-  reply.header('content-length', String(end - start + 1))
-  if (range.kind === 'partial') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`)
+  const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes', 'content-length': String(end - start + 1) }
+  if (range.kind === 'partial') headers['content-range'] = `bytes ${start}-${end}/${size}`
+  const status = range.kind === 'partial' ? 206 : 200
   if (size === 0) {
     await fh.close()
-    return reply.send(Buffer.alloc(0))
+    return reply.code(status).headers(headers).send(Buffer.alloc(0))
   }
   const outBucket = deps.outLimit.bucket
   if (!outBucket) {
@@ -161,8 +160,9 @@ async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
       await fh.close()
     }
     deps.traffic.countOut(length)
-    return reply.send(data)
+    return sendBody(req, reply, status, headers, data)
   }
+  reply.code(status).headers(headers)
   const file = fh.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true })
   const out = pipeline(file, new Throttle(outBucket, deps.traffic.countOut), (err) => {
     if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') req.log.warn({ err, hash }, 'shard read failed')
@@ -174,15 +174,29 @@ async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyR
  * The common case, a whole shard with no rate limit: one read straight from the device into a
  * buffer of the store's pool, and one write to the socket.
  */
-async function sendWhole(deps: ShardRouteDeps, hash: string, reply: FastifyReply): Promise<FastifyReply> {
+async function sendWhole(deps: ShardRouteDeps, hash: string, req: ShardRequest, reply: FastifyReply): Promise<FastifyReply> {
   const data = await deps.store.readWhole(hash)
   // Back to the pool once the response is done with it (sent, or the client went away).
   reply.raw.once('close', () => deps.store.releaseBuffer(data))
-  reply.header('content-type', 'application/octet-stream')
-  reply.header('accept-ranges', 'bytes')
-  reply.header('content-length', String(data.length))
   deps.traffic.countOut(data.length)
-  return reply.send(data)
+  return sendBody(req, reply, 200, { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes', 'content-length': String(data.length) }, data)
+}
+
+/**
+ * Answer `data` as the whole body, the headers in a write of their own. Node's TLS socket joins
+ * a write of several pieces (the headers and the body, as a response sends them) into one new
+ * buffer before encrypting it, a copy of the whole shard per response (about 8 % of a host's CPU
+ * while serving shards, measured); a body written alone is encrypted straight from `data`.
+ * A HEAD request goes through fastify, which leaves the body out.
+ */
+function sendBody(req: ShardRequest, reply: FastifyReply, status: number, headers: Record<string, string>, data: Buffer): FastifyReply {
+  if (req.method !== 'GET') return reply.code(status).headers(headers).send(data)
+  reply.hijack()
+  const res = reply.raw
+  res.writeHead(status, headers)
+  res.flushHeaders()
+  res.end(data)
+  return reply
 }
 
 /** The host's signed word that it durably holds this shard (after the fsync and rename). */
