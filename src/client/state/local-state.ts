@@ -155,6 +155,9 @@ export class LocalState {
     // NORMAL in WAL mode: a committed transaction survives the daemon being killed (it is in the
     // WAL file); only a power cut can drop the last ones, like the page cache of staged bytes.
     this.db.pragma('synchronous = NORMAL')
+    // Statement journals and other temporary data in memory, not in short-lived files in the
+    // system's temporary folder (see the bridge's store/sqlite/db.ts).
+    this.db.pragma('temp_store = MEMORY')
     this.db.exec(SCHEMA)
     // State files from before ops carried their queue time.
     if (!(this.db.pragma('table_info(ops)') as Array<{ name: string }>).some((c) => c.name === 'at')) {
