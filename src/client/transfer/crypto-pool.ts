@@ -32,6 +32,15 @@ export function transferable(buf: Buffer): boolean {
   return buf.byteOffset === 0 && buf.buffer.byteLength > Buffer.poolSize
 }
 
+/**
+ * Whether `err` is a job's failure because its worker died (exited, crashed, or sent what cannot be
+ * read): the buffers it held are gone, but nothing is wrong with the data, and the job can be done
+ * again from a fresh copy.
+ */
+export function lostWithWorker(err: unknown): boolean {
+  return err instanceof XError && err.details?.workerLost === true
+}
+
 /** A worker and the jobs sent to it that it has not answered yet. */
 interface Slot {
   worker: Worker
@@ -76,7 +85,7 @@ export class CryptoPool {
     if (slot.lost) return
     slot.lost = true
     void slot.worker.terminate()
-    const reason = new XError('XC_INTERNAL', `shard crypto failed: ${(err as Error)?.message ?? String(err)}`)
+    const reason = new XError('XC_INTERNAL', `shard crypto failed: ${(err as Error)?.message ?? String(err)}`, { workerLost: true })
     for (const id of slot.jobs) {
       const p = this.pending.get(id)
       this.pending.delete(id)

@@ -15,7 +15,7 @@ import { decryptShard, openManifest, sha256Hex, unwrapKey, type Manifest } from 
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { getShard } from './host-client.js'
 import { shardBuffers } from './buffers.js'
-import { cryptoPool, transferable } from './crypto-pool.js'
+import { cryptoPool, lostWithWorker, transferable, type CryptoPool } from './crypto-pool.js'
 import { verifyDecryptInPlace } from './native-crypto.js'
 import { HostScores, expectedMs, pickMirror } from './scoring.js'
 import { FILE_KEY_AAD } from './upload.js'
@@ -30,6 +30,8 @@ export interface FetcherOptions {
   /** Abort a request when no byte moves for this long. */
   idleTimeoutMs?: number
   scores?: HostScores
+  /** The threads that verify and decrypt shards (the process's pool unless given). */
+  pool?: CryptoPool
 }
 
 /** Shards at least this long are verified and decrypted on the crypto pool's threads. */
@@ -66,7 +68,7 @@ export class ShardFetcher {
     this.scores = opts.scores ?? new HostScores()
     // A worker thread takes tens of milliseconds to start: start it while the first tokens and
     // connections are on their way, not when the first shard has arrived.
-    if ((this.manifest.shards[0]?.size ?? 0) >= POOLED_CRYPTO_MIN) cryptoPool()
+    if ((this.manifest.shards[0]?.size ?? 0) >= POOLED_CRYPTO_MIN) this.pool()
   }
 
   /** The window of tokens shard `index` is in: a short first one, then full ones. */
@@ -137,7 +139,7 @@ export class ShardFetcher {
         shardBuffers.release(data)
       }
     }
-    const pool = cryptoPool()
+    const pool = this.pool()
     // While the worker is still starting (a fresh process's first shards), one native pass here
     // takes a few milliseconds, where waiting for the thread took tens.
     const inline = pool.ready() ? null : verifyDecryptInPlace(this.fileKey, iv, data, hash)
@@ -152,6 +154,10 @@ export class ShardFetcher {
     return null
   }
 
+  private pool(): CryptoPool {
+    return this.opts.pool ?? cryptoPool()
+  }
+
   private report(hostId: string, hash: string, reason: ReportReason): void {
     this.bridge.report({ hostId, hash, reason }).catch(() => { /* best effort: the read already moved on */ })
   }
@@ -161,6 +167,8 @@ export class ShardFetcher {
     const { hash, size } = entry
     const untried = entry.mirrors.filter((m) => hosts[m.hostId])
     const active = new Map<string, AbortController>()
+    /** Mirrors whose bytes were lost by our own crypto (its worker died): asked once more. */
+    const askedAgain = new Set<string>()
     let settled = false
     let lastError: XError | undefined
     let hedgeTimer: NodeJS.Timeout | undefined
@@ -203,8 +211,18 @@ export class ShardFetcher {
             try {
               plain = await verify(r.data)
             } catch (err) {
-              plain = null
+              // Our own failure, not the host's: no score, no report. Bytes lost with a crypto
+              // worker that died are fetched again, from this mirror too.
+              if (!active.has(mirror.hostId)) return
+              active.delete(mirror.hostId)
+              this.scores.cancelled(mirror.hostId)
               lastError = toXError(err)
+              if (lostWithWorker(err) && !askedAgain.has(mirror.hostId)) {
+                askedAgain.add(mirror.hostId)
+                untried.unshift(mirror)
+              }
+              if (active.size === 0) startNext()
+              return
             }
             if (!active.has(mirror.hostId)) {
               // Another mirror won (or the read was cancelled) while this one was verified.

@@ -27,7 +27,7 @@ import { shardBuffers } from './buffers.js'
 /** Ciphertexts at least this long use the shard buffer pool. */
 const POOLED_MIN = 256 * 1024
 import { SHARD_IV_BYTES, encryptShard, generateFileKey, sealManifest, wrapKey, type ManifestShard } from '../../shared/crypto/index.js'
-import { cryptoPool, transferable } from './crypto-pool.js'
+import { cryptoPool, lostWithWorker, transferable, type CryptoPool } from './crypto-pool.js'
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { putShard } from './host-client.js'
 
@@ -56,6 +56,16 @@ export interface UploadOptions {
    * fresh IV, so no (key, IV) pair ever covers two different plaintexts.
    */
   base?: { fileKey: Buffer; reuse(index: number): ManifestShard | undefined }
+  /** The threads that encrypt and hash shards (the process's pool unless given). */
+  cryptoPool?: CryptoPool
+}
+
+interface Sealed {
+  iv: Buffer
+  ciphertext: Buffer
+  hash: string
+  /** SHA-256(salt ‖ ciphertext), one per challenge salt. */
+  digests: string[]
 }
 
 interface EncryptedPiece extends ManifestShard {
@@ -98,17 +108,28 @@ export async function uploadVersion(
       // make many small uploads in flight hold megabytes for bytes.
       const out = length >= POOLED_MIN ? shardBuffers.acquire(length) : Buffer.allocUnsafe(length)
       const salts = Array.from({ length: opts.challenges ?? CHALLENGES_PER_SHARD }, () => randomBytes(16))
-      let sealed: { iv: Buffer; ciphertext: Buffer; hash: string; digests: string[] }
+      const sealHere = (plain: Buffer, out: Buffer): Sealed => {
+        const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, out)
+        source.release?.(plain)
+        return { iv, ciphertext, hash, digests: salts.map((salt) => challengeDigest(salt.toString('base64url'), ciphertext)) }
+      }
+      let sealed: Sealed
       if (length >= POOLED_MIN && transferable(plain) && transferable(out)) {
         // On the crypto worker: the main thread stays free to feed the hosts' sockets.
         const iv = randomBytes(SHARD_IV_BYTES)
-        const r = await cryptoPool().seal(fileKey, iv, plain, out, salts)
-        source.release?.(r.plain)
-        sealed = { iv, ciphertext: r.ciphertext, hash: r.hash, digests: r.digests }
+        try {
+          const r = await (opts.cryptoPool ?? cryptoPool()).seal(fileKey, iv, plain, out, salts)
+          source.release?.(r.plain)
+          sealed = { iv, ciphertext: r.ciphertext, hash: r.hash, digests: r.digests }
+        } catch (err) {
+          if (!lostWithWorker(err)) throw err
+          // Both buffers went with a worker that died: read the shard again and seal it here.
+          const again = await source.read(index, length)
+          if (again.length !== length) throw new XError('XC_LOCAL_IO', `short read of shard ${index}: file changed while uploading`)
+          sealed = sealHere(again, shardBuffers.acquire(length))
+        }
       } else {
-        const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, out)
-        source.release?.(plain)
-        sealed = { iv, ciphertext, hash, digests: salts.map((salt) => challengeDigest(salt.toString('base64url'), ciphertext)) }
+        sealed = sealHere(plain, out)
       }
       const pairs = salts.map((salt, i) => ({ salt: salt.toString('base64url'), digest: sealed.digests[i]! }))
       yield { index, size: length, iv: sealed.iv, hash: sealed.hash, ciphertext: sealed.ciphertext, challenges: { hash: sealed.hash, pairs } }
