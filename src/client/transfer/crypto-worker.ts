@@ -6,12 +6,11 @@
  * transfer uses the second core for hashing and AES while the main thread handles TLS and HTTP.
  */
 import { parentPort } from 'node:worker_threads'
-import { createCipheriv, createDecipheriv, createHash } from 'node:crypto'
-import { ctrInto } from '../../shared/crypto/content.js'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { binding } from '../fuse/native-addon.js'
 import { verifyDecryptInPlace } from './native-crypto.js'
+import { sealJs, verifyDecryptJs } from './shard-crypto-js.js'
 
 /** Encryption, then the hash and challenges of each 64 KiB piece while it is in the cache. */
 const sealNative = binding()?.xc_seal ?? null
@@ -93,11 +92,7 @@ function seal(m: SealRequest): void {
       reply({ hash: hex(0), digests: m.salts.map((_, i) => hex(i + 1)) })
       return
     }
-    const cipher = createCipheriv('aes-256-ctr', m.key, m.iv)
-    ctrInto(cipher, plain, ciphertext)
-    cipher.final()
-    const hash = createHash('sha256').update(ciphertext).digest('hex')
-    reply({ hash, digests: m.salts.map((salt) => createHash('sha256').update(salt).update(ciphertext).digest('hex')) })
+    reply(sealJs(m.key, m.iv, plain, ciphertext, m.salts))
     noteGarbage(m.length)
   } catch (err) {
     reply({ error: (err as Error).message })
@@ -125,17 +120,9 @@ function verifyDecrypt(m: VerifyDecryptRequest): void {
       reply(native)
       return
     }
-    if (createHash('sha256').update(data).digest('hex') !== m.hash) {
-      reply(false)
-      return
-    }
-    const d = createDecipheriv('aes-256-ctr', m.key, m.iv)
-    // CTR has no padding: update() returns every byte and final() none. Each piece is copied
-    // back over the ciphertext it came from; the garbage stays on this thread.
-    ctrInto(d, data, data)
-    d.final()
-    reply(true)
-    noteGarbage(m.length)
+    const ok = verifyDecryptJs(m.key, m.iv, data, m.hash)
+    reply(ok)
+    if (ok) noteGarbage(m.length)
   } catch (err) {
     reply(false, (err as Error).message)
   }
