@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { XError } from '../../shared/errors.js'
 import { formatBytes } from '../../shared/units.js'
-import { LocalState, ROOT_INO, type LocalNode } from '../state/local-state.js'
+import { LocalState, ROOT_INO, readOpCounts, type LocalNode } from '../state/local-state.js'
 import { runningDaemon, type DaemonStatus } from './daemon.js'
 
 export interface HomeStatus {
@@ -42,10 +42,14 @@ export async function homeStatus(home: string): Promise<HomeStatus> {
   if (daemon) {
     try {
       const s = JSON.parse(readFileSync(path.join(home, 'status.json'), 'utf8')) as DaemonStatus
+      // Pending changes from the journal itself: status.json is written each second, and a file
+      // closed since then must not read as synced.
+      let pending = { ops: s.sync.pendingOps, uploads: s.sync.pendingUploads }
+      try { pending = readOpCounts(path.join(home, 'state.db')) } catch { /* the daemon's snapshot */ }
       return {
-        running: true, mountpoint: s.mountpoint, pendingOps: s.sync.pendingOps, pendingUploads: s.sync.pendingUploads,
+        running: true, mountpoint: s.mountpoint, pendingOps: pending.ops, pendingUploads: pending.uploads,
         uploading: s.sync.uploading, openFiles: s.openFiles, cache: s.cache, tree: s.tree, lastPull: s.sync.lastPull,
-        lastError: s.sync.lastError, synced: s.sync.pendingOps === 0 && s.sync.lastError === null,
+        lastError: s.sync.lastError, synced: pending.ops === 0 && s.sync.lastError === null,
         shardsUploaded: s.sync.shardsUploaded, shardsReused: s.sync.shardsReused, shardsFetched: s.shardsFetched,
         attrCache: s.attrCache ?? null,
         nativeWrites: s.nativeWrites ?? null,

@@ -105,6 +105,25 @@ CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 
 export const ROOT_INO = 1
 
+const OP_COUNT_SQL = "SELECT COUNT(*) AS n, COALESCE(SUM(kind = 'upload'), 0) AS uploads FROM ops"
+
+/**
+ * The journal's pending changes in the state file `file`, read beside a daemon that may be running
+ * (a read-only connection: WAL shows it every transaction the daemon committed). A file is in the
+ * journal as soon as close(2) returns, so this is current where the daemon's status.json, written
+ * each second, can be a second old.
+ */
+export function readOpCounts(file: string): { ops: number; uploads: number } {
+  const db = new Database(file, { readonly: true, fileMustExist: true })
+  try {
+    db.pragma('busy_timeout = 2000')
+    const r = db.prepare<[], { n: number; uploads: number }>(OP_COUNT_SQL).get()!
+    return { ops: r.n, uploads: r.uploads }
+  } finally {
+    db.close()
+  }
+}
+
 /** LocalNode field → column, for update(). */
 /** Columns a getattr or a listing shows (directly, or like `staged`, through the live size). */
 const VISIBLE = new Set(['parent', 'name', 'kind', 'mode', 'size', 'mtime', 'ctime', 'target', 'staged'])
@@ -191,7 +210,7 @@ export class LocalState {
       pendingOps: db.prepare<[number], { ino: number; kind: OpKind; seq: number; parent: number | null; name: string | null; at: number }>('SELECT * FROM ops ORDER BY seq LIMIT ?'),
       opsOf: db.prepare<[number], { x: number }>('SELECT 1 AS x FROM ops WHERE ino = ? LIMIT 1'),
       doneOp: db.prepare('DELETE FROM ops WHERE seq = ?'),
-      opCount: db.prepare<[], { n: number; uploads: number }>("SELECT COUNT(*) AS n, COALESCE(SUM(kind = 'upload'), 0) AS uploads FROM ops"),
+      opCount: db.prepare<[], { n: number; uploads: number }>(OP_COUNT_SQL),
       kvGet: db.prepare<[string], { v: string }>('SELECT v FROM kv WHERE k = ?'),
       kvSet: db.prepare('INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
       stats: db.prepare<[], { files: number; dirs: number; bytes: number; staged: number }>(
