@@ -30,6 +30,7 @@
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
+import type { Server as TlsServer } from 'node:tls'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { XError, xerr } from '../shared/errors.js'
 import { installErrorHandlers } from '../shared/http/fastify-errors.js'
@@ -49,7 +50,8 @@ import { startDashboard, type RunningDashboard } from './dashboard/server.js'
 import { LiveConfig } from './live-config.js'
 import { registerOrderRoutes } from './routes/orders.js'
 import { registerPingRoute } from './routes/ping.js'
-import { registerShardRoutes } from './routes/shards.js'
+import { registerShardRoutes, type ShardRouteDeps } from './routes/shards.js'
+import { hostAlpnProtocols, routeShardUploads, ShardUploads } from './routes/shard-uploads.js'
 import { startStatusWriter } from './status-file.js'
 import { ShardStore } from './storage/shard-store.js'
 import { fingerprintOf, isWildcard } from './tls/fingerprint.js'
@@ -104,7 +106,11 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
 
   const app = createApp({ keyPem, certPem, logLevel: opts.logLevel ?? 'warn' })
   registerPingRoute(app, hostId, store)
-  registerShardRoutes(app, { store, hostId, hostKey, bridgeKey, inLimit, outLimit, traffic, requireOnline })
+  const shardDeps: ShardRouteDeps = { store, hostId, hostKey, bridgeKey, inLimit, outLimit, traffic, requireOnline }
+  registerShardRoutes(app, shardDeps)
+  const uploads = new ShardUploads(shardDeps, app.log)
+  // createApp gives fastify TLS options, so its server is Node's https.Server, a tls.Server.
+  routeShardUploads(app.server as unknown as TlsServer, uploads)
   registerOrderRoutes(app, { store, hostId, hostKey, bridgeKey, inLimit, traffic, requireOnline, guard: new ReplayGuard(startedAtMs) })
 
   // Stale url files from an earlier run would point readers at dead ports.
@@ -190,7 +196,11 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
       await dashboard?.close()
       link.stop()
       live.stop()
-      const force = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS)
+      uploads.close()
+      const force = setTimeout(() => {
+        app.server.closeAllConnections()
+        uploads.destroyAll()
+      }, CLOSE_GRACE_MS)
       // Keep-alive connections whose transfer finishes during the grace period become idle later;
       // close those as they appear instead of waiting for the client to hang up.
       const idle = setInterval(() => app.server.closeIdleConnections(), 100)
@@ -225,7 +235,7 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
 function createApp(o: { keyPem: string; certPem: string; logLevel: string }): FastifyInstance {
   const app = Fastify({
     // Passed to https.createServer: TLS identity plus Node's HTTP limits.
-    https: { key: o.keyPem, cert: o.certPem, maxHeaderSize: 16 * 1024 },
+    https: { key: o.keyPem, cert: o.certPem, maxHeaderSize: 16 * 1024, ALPNProtocols: hostAlpnProtocols() },
     // Logs go to stderr: stdout carries the `listening …` line that scripts wait for.
     logger: { level: o.logLevel, stream: process.stderr },
     // Clients hold connections across many shards; outlive their idle pools.

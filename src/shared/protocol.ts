@@ -57,6 +57,14 @@ export const PROTOCOL_VERSION = 1
 
 /** Fixed plaintext shard size of format v1 (also the maximum). */
 export const SHARD_SIZE = 2 * 1024 * 1024
+
+/**
+ * The TLS application protocol (ALPN) a client offers, before `http/1.1`, on connections it uses
+ * only for `PUT /shards/:hash`; a host that knows it reads those requests itself and decrypts each
+ * body straight into the shard's buffer (src/host/routes/shard-uploads.ts). Same bytes on the wire
+ * as HTTP/1.1; a host that does not know it answers over plain HTTP/1.1.
+ */
+export const SHARD_PUT_ALPN = 'xc-shard-put/1'
 export const DEFAULT_MIRRORS = 3
 export const MAX_MIRRORS = 8
 /** Most shards one placement or token request may name. */

@@ -14,7 +14,7 @@ import PQueue from 'p-queue'
 import type { IncomingMessage } from 'node:http'
 import type { PeerCertificate } from 'node:tls'
 import { XError, fromWire, toXError } from '../../shared/errors.js'
-import type { HostContact, Receipt } from '../../shared/protocol.js'
+import { SHARD_PUT_ALPN, type HostContact, type Receipt } from '../../shared/protocol.js'
 import { shardBuffers } from './buffers.js'
 import { closeShardConnections, getInto } from './shard-get.js'
 
@@ -81,6 +81,9 @@ export function agentFor(host: HostContact): https.Agent {
     maxSockets: PER_HOST_CONCURRENCY,
     maxFreeSockets: PER_HOST_CONCURRENCY,
     ca: host.cert,
+    // These connections carry shard PUTs only: a host that knows this protocol reads their bodies
+    // straight into its shard buffers (see SHARD_PUT_ALPN).
+    ALPNProtocols: [SHARD_PUT_ALPN, 'http/1.1'],
     checkServerIdentity: (_name: string, cert: PeerCertificate) =>
       cert.fingerprint256 === host.fingerprint
         ? undefined

@@ -49,67 +49,107 @@ export function registerShardRoutes(app: FastifyInstance, deps: ShardRouteDeps):
   app.get('/shards/:hash', (req: ShardRequest, reply) => getShard(deps, req, reply))
 }
 
-function authorize(deps: ShardRouteDeps, req: ShardRequest, op: TokenOp): { hash: string; claims: TransferClaims } {
-  const hash = req.params.hash
+function authorize(deps: ShardRouteDeps, hash: string, header: string | undefined, op: TokenOp): TransferClaims {
   if (!HASH_RE.test(hash)) throw xerr('XC_BAD_HASH')
-  const header = req.headers.authorization
   const token = tokenFromHeader(header)
   // A header that is there but not `XC-Token <t>` is a broken token, not a missing one.
   if (header !== undefined && token === undefined) throw xerr('XC_TOKEN_INVALID', 'Authorization must be "XC-Token <token>"')
   const claims = verifyTransferToken(deps.bridgeKey, token, { op, hash, host: deps.hostId })
   deps.requireOnline()
-  return { hash, claims }
+  return claims
 }
 
-async function putShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyReply): Promise<Receipt> {
-  const { hash, claims } = authorize(deps, req, 'put')
+/** A PUT whose request passed every check; its body goes into `buf`, then `finish` stores it. */
+export interface AcceptedPut {
+  /** Exactly the announced size. */
+  buf: Buffer
+  /** Check the bytes against the name and store them; the answer's status and the receipt. */
+  finish(): Promise<{ status: 200 | 201; receipt: Receipt }>
+  /** Give back the buffer and the reserved space; call once, whatever happened. */
+  release(): void
+}
+
+/**
+ * Everything a PUT needs before its body: the token, the sizes, the space. Shared by the route
+ * below and by connections of shard-uploads.ts. Throws the XError to answer.
+ */
+export async function acceptPut(deps: ShardRouteDeps, hash: string, authorization: string | undefined, contentLength: string | undefined): Promise<AcceptedPut> {
+  const claims = authorize(deps, hash, authorization, 'put')
   const size = claims.size!
   // The token is the bridge's word, but no shard is larger than this; never allocate for more.
   if (size > SHARD_SIZE) throw xerr('XC_BODY_TOO_LARGE', `a shard is at most ${SHARD_SIZE} bytes`)
-  const lengthHeader = req.headers['content-length']
-  if (lengthHeader === undefined) throw xerr('XC_LENGTH_REQUIRED')
-  const length = Number(lengthHeader)
-  if (length !== size) throw xerr('XC_SIZE_MISMATCH', `Content-Length ${lengthHeader} differs from the token's size ${size}`, { expected: size })
+  if (contentLength === undefined) throw xerr('XC_LENGTH_REQUIRED')
+  const length = Number(contentLength)
+  if (length !== size) throw xerr('XC_SIZE_MISMATCH', `Content-Length ${contentLength} differs from the token's size ${size}`, { expected: size })
 
-  // Until the body stream is created, an early error lets Node discard the unread body and keep
-  // the connection; after that, a failure mid-body must close it (see readFailed).
   const existing = await deps.store.sizeOf(hash)
   if (existing === size) {
     // Idempotent: read the bytes anyway and check them, so a client that sends garbage learns it
     // even when the host already has the real shard.
     const buf = await deps.store.acquireBuffer(size)
-    try {
-      const body = await bodyOf(deps, req, buf)
-      const digest = createHash('sha256').update(body).digest('hex')
-      if (digest !== hash) throw xerr('XC_HASH_MISMATCH', `received bytes hash to ${digest}, not ${hash}`)
-      // Stored again now: an older delete order must keep it. If one removed it since the size
-      // check above, these verified bytes are stored afresh, so the receipt is never a lie.
-      if (!(await deps.store.touch(hash))) {
-        const reservation = deps.store.reserve(size)
-        try {
-          await deps.store.put(hash, body)
-        } finally {
-          reservation.release()
+    return {
+      buf,
+      finish: async () => {
+        const digest = createHash('sha256').update(buf).digest('hex')
+        if (digest !== hash) throw xerr('XC_HASH_MISMATCH', `received bytes hash to ${digest}, not ${hash}`)
+        // Stored again now: an older delete order must keep it. If one removed it since the size
+        // check above, these verified bytes are stored afresh, so the receipt is never a lie.
+        if (!(await deps.store.touch(hash))) {
+          const reservation = deps.store.reserve(size)
+          try {
+            await deps.store.put(hash, buf)
+          } finally {
+            reservation.release()
+          }
         }
-      }
-    } catch (err) {
-      throw readFailed(req, reply, err)
-    } finally {
-      deps.store.releaseBuffer(buf)
+        return { status: 200, receipt: receiptFor(deps, hash, size) }
+      },
+      release: once(() => deps.store.releaseBuffer(buf)),
     }
-    return reply.code(200).send(receiptFor(deps, hash, size))
   }
 
   const reservation = deps.store.reserve(size)
-  const buf = await deps.store.acquireBuffer(size)
+  let buf: Buffer
   try {
-    const { created } = await deps.store.put(hash, await bodyOf(deps, req, buf))
-    return reply.code(created ? 201 : 200).send(receiptFor(deps, hash, size))
+    buf = await deps.store.acquireBuffer(size)
+  } catch (err) {
+    reservation.release()
+    throw err
+  }
+  return {
+    buf,
+    finish: async () => {
+      const { created } = await deps.store.put(hash, buf)
+      return { status: created ? 201 : 200, receipt: receiptFor(deps, hash, size) }
+    },
+    release: once(() => {
+      deps.store.releaseBuffer(buf)
+      reservation.release()
+    }),
+  }
+}
+
+function once(f: () => void): () => void {
+  let done = false
+  return () => {
+    if (done) return
+    done = true
+    f()
+  }
+}
+
+async function putShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyReply): Promise<Receipt> {
+  // Until the body stream is created, an early error lets Node discard the unread body and keep
+  // the connection; after that, a failure mid-body must close it (see readFailed).
+  const put = await acceptPut(deps, req.params.hash, req.headers.authorization, req.headers['content-length'])
+  try {
+    await bodyOf(deps, req, put.buf)
+    const { status, receipt } = await put.finish()
+    return reply.code(status).send(receipt)
   } catch (err) {
     throw readFailed(req, reply, err)
   } finally {
-    deps.store.releaseBuffer(buf)
-    reservation.release()
+    put.release()
   }
 }
 
@@ -129,7 +169,8 @@ function readFailed(req: ShardRequest, reply: FastifyReply, err: unknown): unkno
 }
 
 async function getShard(deps: ShardRouteDeps, req: ShardRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const { hash } = authorize(deps, req, 'get')
+  const hash = req.params.hash
+  authorize(deps, hash, req.headers.authorization, 'get')
   if (req.headers.range === undefined && !deps.outLimit.bucket) return sendWhole(deps, hash, req, reply)
   const { fh, size } = await deps.store.openRead(hash)
   const range = decideRange(req.headers.range, size)

@@ -113,10 +113,11 @@ export async function serveHost(t: Teardown, host: InitedHost, extra: string[] =
 }
 
 /** How a client connects to a host: trust exactly this certificate, and check its fingerprint. */
-export function pinnedAgent(certPem: string, fingerprint: string): https.Agent {
+export function pinnedAgent(certPem: string, fingerprint: string, alpn?: string[]): https.Agent {
   return new https.Agent({
     keepAlive: true,
     ca: certPem,
+    ...(alpn ? { ALPNProtocols: alpn } : {}),
     checkServerIdentity: (_host, cert) => (cert.fingerprint256 === fingerprint ? undefined : new Error(`certificate fingerprint ${cert.fingerprint256} is not the pinned ${fingerprint}`)),
   })
 }
