@@ -117,7 +117,7 @@ t.test('capacity is enforced, and an upload cut mid-body gives its reservation b
 async function raw(): Promise<{ s: tls.TLSSocket; responses(n: number): Promise<Array<{ status: number; json: any; close: boolean }>>; closed: Promise<void> }> {
   const s = tls.connect({ host: '127.0.0.1', port: host.port, ca: host.certPem, checkServerIdentity: () => undefined, ALPNProtocols: [SHARD_PUT_ALPN] })
   await new Promise<void>((resolve, reject) => { s.once('secureConnect', resolve); s.once('error', reject) })
-  t.equal(s.alpnProtocol, SHARD_PUT_ALPN)
+  if (s.alpnProtocol !== SHARD_PUT_ALPN) throw new Error(`negotiated ${String(s.alpnProtocol)}, not ${SHARD_PUT_ALPN}`)
   let buf = Buffer.alloc(0)
   const parsed: Array<{ status: number; json: any; close: boolean }> = []
   const waiters: Array<() => void> = []
@@ -170,6 +170,30 @@ t.test('raw: pipelined requests in one write, bodies split anywhere, Expect', as
   t.same(r.map((x) => x.json.h), [sha256(a), sha256(b), sha256(c)], 'answers in request order')
   for (const x of [a, b, c]) t.ok((await get(sha256(x))).body.equals(x))
   s.destroy()
+})
+
+t.test('raw: many connections with heads and bodies arriving interleaved keep their bytes apart', async (t) => {
+  const n = 16
+  const conns = await Promise.all(Array.from({ length: n }, () => raw()))
+  const bodies = Array.from({ length: n }, (_, i) => randomBytes(100_000 + i * 7919))
+  const heads = bodies.map((b) => headOf(sha256(b), b.length))
+  // Every connection's head in two halves, then its body in two halves, round-robin.
+  for (const part of [0, 1, 2, 3]) {
+    for (let i = 0; i < n; i++) {
+      const h = heads[i]!
+      const b = bodies[i]!
+      const piece = part === 0 ? h.slice(0, 20) : part === 1 ? h.slice(20) : part === 2 ? b.subarray(0, 33_333) : b.subarray(33_333)
+      conns[i]!.s.write(piece)
+    }
+    await new Promise((r) => setTimeout(r, 30))
+  }
+  for (let i = 0; i < n; i++) {
+    const [r] = await conns[i]!.responses(1)
+    t.equal(r!.status, 201, `connection ${i}`)
+    t.equal(r!.json.h, sha256(bodies[i]!))
+    conns[i]!.s.destroy()
+  }
+  for (const b of bodies) t.ok((await get(sha256(b))).body.equals(b))
 })
 
 t.test('raw: what is not a shard PUT is answered XC_BAD_REQUEST and the connection closes', async (t) => {

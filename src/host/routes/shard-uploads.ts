@@ -30,8 +30,14 @@ const HEAD_MAX = 16 * 1024
  * decrypted and handed over: up to one TCP read (64 KiB) more.
  */
 const PENDING_MAX = HEAD_MAX + 256 * 1024
-/** Dropped bodies are read through this. */
-const DISCARD_CHUNK = 64 * 1024
+
+/**
+ * Where every connection reads what is not a body: heads, bytes ahead of their turn, dropped
+ * bodies. Each read is taken out of it in its own callback, before any other read can land, so
+ * one buffer serves all connections, and an idle connection holds no buffer of its own (a host
+ * is open to anyone: ten thousand idle connections must not hold ten thousand buffers).
+ */
+const shared = Buffer.allocUnsafe(HEAD_MAX)
 /** A connection with no request and no byte for this long closes (as the HTTP server's keep-alive). */
 const IDLE_MS = 65_000
 /** A request's head must arrive within this; its whole body within REQUEST_MS (as for the route). */
@@ -118,14 +124,14 @@ export class ShardUploads {
 
 class UploadConnection {
   private state: State = 'head'
-  private readonly head = Buffer.allocUnsafe(PENDING_MAX)
-  private headLen = 0
+  /** Bytes read and not yet used (a head, what follows it), while there are any. */
+  private held: Buffer | null = null
+  private heldLen = 0
   /** The buffer handed to TLS for the next read. */
-  private current: Buffer = this.head
+  private current: Buffer = shared
   private put: AcceptedPut | null = null
   private bodyOff = 0
   private discardLeft = 0
-  private discard: Buffer | null = null
   /** The answer due once a dropped body is read. */
   private refusal: XError | null = null
   private keepAlive = true
@@ -146,7 +152,7 @@ class UploadConnection {
     s.on('error', () => this.destroy())
     s.on('end', () => this.destroy())
     s.on('close', () => this.destroy())
-    for (const chunk of early) this.take(chunk)
+    for (const chunk of early) this.hold(chunk)
     s.resume()
     this.advance()
     return true
@@ -154,7 +160,7 @@ class UploadConnection {
 
   closeWhenIdle(): void {
     this.closeAfter = true
-    if (this.state === 'head' && this.headLen === 0) this.end()
+    if (this.state === 'head' && this.heldLen === 0) this.end()
   }
 
   destroy(): void {
@@ -171,28 +177,20 @@ class UploadConnection {
     this.owner.forget(this)
   }
 
-  /** Where TLS puts the next decrypted bytes: the rest of the body, or the head buffer. Never empty. */
+  /** Where TLS puts the next decrypted bytes: the rest of the body, or the shared buffer. Never empty. */
   private nextBuffer(): Buffer {
-    let next: Buffer
-    if (this.state === 'closed') next = this.discardBuffer()
-    else if (this.state === 'body' && this.put && this.bodyOff < this.put.buf.length) next = this.put.buf.subarray(this.bodyOff)
-    else if (this.state === 'discard' && this.discardLeft > 0) next = this.discardBuffer().subarray(0, Math.min(this.discardLeft, DISCARD_CHUNK))
-    // Bytes after a request (a client that does not wait for the answer) wait here for their turn.
-    else if (this.headLen < PENDING_MAX) next = this.head.subarray(this.headLen)
-    else next = this.discardBuffer()
+    let next: Buffer = shared
+    if (this.state === 'body' && this.put && this.bodyOff < this.put.buf.length) next = this.put.buf.subarray(this.bodyOff)
+    else if (this.state === 'discard' && this.discardLeft > 0 && this.discardLeft < shared.length) next = shared.subarray(0, this.discardLeft)
     this.current = next
     return next
   }
 
-  private discardBuffer(): Buffer {
-    this.discard ??= Buffer.allocUnsafe(DISCARD_CHUNK)
-    return this.discard
-  }
-
   /**
-   * `n` bytes arrived in the buffer handed out last. The buffer is chosen after each read, so when
-   * the state changed in between (a request accepted after an await), they landed in the previous
-   * state's buffer and are moved to where they belong: one record's worth per request at most.
+   * `n` bytes arrived in the buffer handed out last. Body bytes in their place are the common
+   * case; anything else is in the shared buffer (or, when the state changed since the buffer was
+   * chosen, a request accepted after an await, in a buffer chosen for the state before) and is
+   * placed by state at once: one record's worth per request at most.
    */
   private onRead(n: number): boolean {
     // Closing: read on (and drop) until the client's end arrives, which completes the close.
@@ -207,15 +205,11 @@ class UploadConnection {
       void this.finish(put)
       return false
     }
-    if ((this.state === 'head' || this.state === 'busy') && sameMemory(landed, this.head, this.headLen)) {
-      this.headLen += n
-      return this.afterBytes(n)
-    }
     this.ingest(landed)
     return this.afterBytes(n)
   }
 
-  /** Bytes from anywhere, placed by state: body, dropped body, or the head buffer. */
+  /** Bytes from anywhere, placed by state: body, dropped body, or held. */
   private ingest(bytes: Buffer): void {
     while (bytes.length > 0) {
       const put = this.put
@@ -236,7 +230,7 @@ class UploadConnection {
         bytes = bytes.subarray(k)
         if (this.discardLeft <= 0) this.answerRefusal()
       } else if (this.state === 'head' || this.state === 'busy') {
-        this.take(bytes)
+        this.hold(bytes)
         return
       } else {
         return
@@ -246,7 +240,7 @@ class UploadConnection {
 
   /** After a read: whether to keep reading. */
   private afterBytes(n: number): boolean {
-    if (this.headLen >= PENDING_MAX && (this.state === 'head' || this.state === 'busy')) {
+    if (this.heldLen >= PENDING_MAX && (this.state === 'head' || this.state === 'busy')) {
       // Requests piling up behind one another, unanswered.
       this.refuse(xerr('XC_BAD_REQUEST', 'too many bytes ahead of the answer'))
       return false
@@ -269,20 +263,27 @@ class UploadConnection {
     this.answer(refusal.status, refusal.toJSON())
   }
 
-  /** Bytes that arrived before this connection read into its own buffers. */
-  private take(chunk: Buffer): void {
-    const room = PENDING_MAX - this.headLen
-    chunk.copy(this.head, this.headLen, 0, Math.min(room, chunk.length))
-    this.headLen += Math.min(room, chunk.length)
+  /** Keep `bytes` (copied) behind those already held, up to PENDING_MAX; the buffer grows as needed. */
+  private hold(bytes: Buffer): void {
+    const need = Math.min(PENDING_MAX, this.heldLen + bytes.length)
+    if (!this.held || this.held.length < need) {
+      const grown = Buffer.allocUnsafe(Math.min(PENDING_MAX, Math.max(need, 2 * (this.held?.length ?? 0), 4096)))
+      this.held?.copy(grown, 0, 0, this.heldLen)
+      this.held = grown
+    }
+    const k = need - this.heldLen
+    bytes.copy(this.held, this.heldLen, 0, k)
+    this.heldLen += k
   }
 
-  /** Start the request in the head buffer if its head is complete. Whether to keep reading. */
+  /** Start the request held if its head is complete. Whether to keep reading. */
   private advance(): boolean {
-    if (this.state !== 'head' || this.headLen === 0) return true
+    const held = this.held
+    if (this.state !== 'head' || !held || this.heldLen === 0) return true
     if (this.deadline === undefined) this.deadline = setTimeout(() => this.timedOut(), HEAD_MS)
-    const end = this.head.subarray(0, Math.min(this.headLen, HEAD_MAX)).indexOf(CRLF2)
+    const end = held.subarray(0, Math.min(this.heldLen, HEAD_MAX)).indexOf(CRLF2)
     if (end < 0) {
-      if (this.headLen >= HEAD_MAX) {
+      if (this.heldLen >= HEAD_MAX) {
         this.refuse(xerr('XC_BAD_REQUEST', `request headers too large (limit ${HEAD_MAX / 1024} KiB)`))
         return false
       }
@@ -290,15 +291,14 @@ class UploadConnection {
     }
     let head: Head
     try {
-      head = parseHead(this.head.toString('latin1', 0, end))
+      head = parseHead(held.toString('latin1', 0, end))
     } catch (err) {
       this.refuse(err instanceof XError ? err : xerr('XC_BAD_REQUEST', 'malformed HTTP request'))
       return false
     }
-    // What follows the head stays in this buffer: the body's first bytes (and, after them, perhaps
-    // the next request), with more to come until the request is accepted (see PENDING_MAX).
-    this.head.copyWithin(0, end + 4, this.headLen)
-    this.headLen -= end + 4
+    // What follows the head stays held: the body's first bytes (and, after them, perhaps the next
+    // request), with more to come until the request is accepted (see PENDING_MAX).
+    this.takeHeld(end + 4)
     this.state = 'busy'
     this.keepAlive = head.keepAlive
     void this.begin(head)
@@ -355,14 +355,17 @@ class UploadConnection {
   }
 
   /**
-   * The first bytes held behind the head, up to `max`, copied into `into` (when given) and removed;
-   * what is left (the next request) moves to the front. Returns how many were taken.
+   * The first `max` bytes held, copied into `into` (when given) and removed; what is left (the
+   * next request) moves to the front. Returns how many were taken.
    */
   private takeHeld(max: number, into?: Buffer): number {
-    const first = Math.min(this.headLen, max)
-    if (into) this.head.copy(into, 0, 0, first)
-    this.head.copyWithin(0, first, this.headLen)
-    this.headLen -= first
+    const held = this.held
+    const first = Math.min(this.heldLen, max)
+    if (!held) return 0
+    if (into) held.copy(into, 0, 0, first)
+    held.copyWithin(0, first, this.heldLen)
+    this.heldLen -= first
+    if (this.heldLen === 0) this.held = null
     return first
   }
 
@@ -441,6 +444,8 @@ class UploadConnection {
     this.state = 'closed'
     clearTimeout(this.throttle)
     clearTimeout(this.deadline)
+    this.held = null
+    this.heldLen = 0
     // An upload cut here keeps its buffer until the socket is destroyed: TLS may still be
     // decrypting into it until then.
     this.socket.end()
@@ -471,7 +476,7 @@ class UploadConnection {
   private onIdle(): void {
     // Paused by the rate limit is not idle; a keep-alive connection with nothing to do is.
     if (this.throttle !== undefined) return
-    if (this.state === 'head' && this.headLen === 0) this.end()
+    if (this.state === 'head' && this.heldLen === 0) this.end()
     else this.timedOut()
   }
 
