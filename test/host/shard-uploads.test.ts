@@ -3,6 +3,7 @@
 // through a raw TLS socket for what a well-behaved client never does.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import tls from 'node:tls'
@@ -225,6 +226,22 @@ t.test('raw: what is not a shard PUT is answered XC_BAD_REQUEST and the connecti
   t.equal(r!.json.error.code, 'XC_LENGTH_REQUIRED')
   t.ok(r!.close)
   await closed
+  t.equal((await request(served, { method: 'GET', path: '/ping' })).status, 200, 'the host still serves')
+})
+
+t.test('raw: a client that sends requests and never reads the answers does not pile them up in the host', async (t) => {
+  const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${host.proc.pid}/status`, 'utf8'))![1]) * 1024
+  const { s } = await raw()
+  s.pause()
+  const before = rss()
+  // 300,000 requests refused before any body (no token): about 24 MB in, 75 MB of answers.
+  const one = Buffer.from(`PUT /shards/${'a'.repeat(64)} HTTP/1.1\r\ncontent-length: 0\r\n\r\n`)
+  const batch = Buffer.concat(Array.from({ length: 1000 }, () => one))
+  for (let i = 0; i < 300; i++) s.write(batch)
+  await new Promise((r) => setTimeout(r, 3000))
+  const grown = rss() - before
+  t.ok(grown < 32 * 1024 * 1024, `host memory grew ${(grown / 1048576).toFixed(1)} MiB while the answers went unread`)
+  s.destroy()
   t.equal((await request(served, { method: 'GET', path: '/ping' })).status, 200, 'the host still serves')
 })
 

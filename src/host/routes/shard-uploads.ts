@@ -49,7 +49,11 @@ const THROTTLE_SLACK_MS = 25
 
 const PATH_RE = /^\/shards\/([^/?#]*)$/
 const CRLF2 = Buffer.from('\r\n\r\n')
-const REASONS: Record<number, string> = { 200: 'OK', 201: 'Created', 400: 'Bad Request', 503: 'Service Unavailable', 504: 'Gateway Timeout' }
+const REASONS: Record<number, string> = {
+  200: 'OK', 201: 'Created', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 411: 'Length Required',
+  413: 'Content Too Large', 422: 'Unprocessable Content', 500: 'Internal Server Error', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  507: 'Insufficient Storage',
+}
 
 type State = 'head' | 'body' | 'discard' | 'busy' | 'closed'
 
@@ -127,6 +131,8 @@ class UploadConnection {
   /** Bytes read and not yet used (a head, what follows it), while there are any. */
   private held: Buffer | null = null
   private heldLen = 0
+  /** How much of what is held was searched for the end of a head. */
+  private scanned = 0
   /** The buffer handed to TLS for the next read. */
   private current: Buffer = shared
   private put: AcceptedPut | null = null
@@ -175,6 +181,11 @@ class UploadConnection {
     this.put?.release()
     this.put = null
     this.owner.forget(this)
+  }
+
+  /** Closing reads on until the client's end arrives, which completes the close (see onRead). */
+  private isClosed(): boolean {
+    return this.state === 'closed'
   }
 
   /** Where TLS puts the next decrypted bytes: the rest of the body, or the shared buffer. Never empty. */
@@ -252,7 +263,8 @@ class UploadConnection {
       case 'discard':
         return this.throttled(n)
       default:
-        return false
+        // Closing reads on until the client's end (see onRead); busy waits for its answer.
+        return this.state === 'closed'
     }
   }
 
@@ -281,11 +293,13 @@ class UploadConnection {
     const held = this.held
     if (this.state !== 'head' || !held || this.heldLen === 0) return true
     if (this.deadline === undefined) this.deadline = setTimeout(() => this.timedOut(), HEAD_MS)
-    const end = held.subarray(0, Math.min(this.heldLen, HEAD_MAX)).indexOf(CRLF2)
+    // Only the bytes new since the last look are searched (a head may come a byte at a time).
+    const end = held.subarray(0, Math.min(this.heldLen, HEAD_MAX)).indexOf(CRLF2, Math.max(0, this.scanned - 3))
     if (end < 0) {
+      this.scanned = Math.min(this.heldLen, HEAD_MAX)
       if (this.heldLen >= HEAD_MAX) {
         this.refuse(xerr('XC_BAD_REQUEST', `request headers too large (limit ${HEAD_MAX / 1024} KiB)`))
-        return false
+        return this.isClosed()
       }
       return true
     }
@@ -294,7 +308,7 @@ class UploadConnection {
       head = parseHead(held.toString('latin1', 0, end))
     } catch (err) {
       this.refuse(err instanceof XError ? err : xerr('XC_BAD_REQUEST', 'malformed HTTP request'))
-      return false
+      return this.isClosed()
     }
     // What follows the head stays held: the body's first bytes (and, after them, perhaps the next
     // request), with more to come until the request is accepted (see PENDING_MAX).
@@ -365,6 +379,7 @@ class UploadConnection {
     if (into) held.copy(into, 0, 0, first)
     held.copyWithin(0, first, this.heldLen)
     this.heldLen -= first
+    this.scanned = 0
     if (this.heldLen === 0) this.held = null
     return first
   }
@@ -432,8 +447,20 @@ class UploadConnection {
       this.end()
       return
     }
-    this.state = 'head'
     this.bodyOff = 0
+    // A client that sends requests without reading the answers must not pile them up here: the
+    // next request waits until the answers written so far have gone out (as Node's HTTP server
+    // stops reading while its responses wait).
+    if (this.socket.writableNeedDrain) {
+      this.state = 'busy'
+      this.socket.once('drain', () => {
+        if (this.state !== 'busy') return
+        this.state = 'head'
+        if (this.advance()) this.socket.resume()
+      })
+      return
+    }
+    this.state = 'head'
     // The next request may already be here in full.
     if (this.advance()) this.socket.resume()
   }
@@ -474,8 +501,12 @@ class UploadConnection {
   }
 
   private onIdle(): void {
-    // Paused by the rate limit is not idle; a keep-alive connection with nothing to do is.
-    if (this.throttle !== undefined) return
+    // Paused by the rate limit is not idle (look again later); a keep-alive connection with
+    // nothing to do is.
+    if (this.throttle !== undefined) {
+      this.socket.setTimeout(IDLE_MS)
+      return
+    }
     if (this.state === 'head' && this.heldLen === 0) this.end()
     else this.timedOut()
   }
