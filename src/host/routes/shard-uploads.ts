@@ -206,9 +206,8 @@ class UploadConnection {
   private onRead(n: number): boolean {
     // Closing: read on (and drop) until the client's end arrives, which completes the close.
     if (this.state === 'closed') return true
-    const landed = this.current.subarray(0, n)
     const put = this.put
-    if (this.state === 'body' && put && sameMemory(landed, put.buf, this.bodyOff)) {
+    if (this.state === 'body' && put && sameMemory(this.current, put.buf, this.bodyOff)) {
       this.bodyOff += n
       this.deps.traffic.countIn(n)
       if (this.bodyOff < put.buf.length) return this.throttled(n)
@@ -216,7 +215,7 @@ class UploadConnection {
       void this.finish(put)
       return false
     }
-    this.ingest(landed)
+    this.ingest(this.current.subarray(0, n))
     return this.afterBytes(n)
   }
 
@@ -324,7 +323,7 @@ class UploadConnection {
     this.deadline = setTimeout(() => this.timedOut(), REQUEST_MS)
     const m = PATH_RE.exec(head.target)
     if (head.method !== 'PUT' || !m) {
-      this.refuse(xerr('XC_BAD_REQUEST', `a ${SHARD_PUT_NAME} connection carries PUT /shards/:hash only, not ${head.method} ${head.target.slice(0, 100)}`))
+      this.refuse(xerr('XC_BAD_REQUEST', `a ${SHARD_PUT_ALPN} connection carries PUT /shards/:hash only, not ${head.method} ${head.target.slice(0, 100)}`))
       return
     }
     if (head.headers.has('transfer-encoding')) {
@@ -518,12 +517,10 @@ class UploadConnection {
   }
 }
 
+/** Whether `a` starts at byte `offset` of `b`. */
 function sameMemory(a: Buffer, b: Buffer, offset: number): boolean {
   return a.buffer === b.buffer && a.byteOffset === b.byteOffset + offset
 }
-
-/** The protocol's name in messages. */
-const SHARD_PUT_NAME = SHARD_PUT_ALPN
 
 /** Request line and headers (latin1, without the final blank line). Throws XC_BAD_REQUEST. */
 export function parseHead(text: string): Head {
