@@ -14,6 +14,7 @@ import { challengeDigest } from '../../src/shared/orders.js'
 
 const SIZES = [1, 15, 16, 17, 65_535, 65_536, 65_537, 300_001, 2 * 1024 * 1024 - 1, 2 * 1024 * 1024]
 const sealNative = binding()?.xc_seal
+const sealMany = binding()?.xc_seal_many
 
 t.test('seal: ciphertext, hash and challenges as inline', async (t) => {
   for (const size of SIZES) {
@@ -38,6 +39,62 @@ t.test('seal: ciphertext, hash and challenges as inline', async (t) => {
     }
   }
   t.same(sealJs(generateFileKey(), randomBytes(16), randomBytes(10), Buffer.alloc(10), []).digests, [], 'no salts, no challenges')
+})
+
+// Lengths around the SHA-256 block edges for a message alone and behind a 16-byte salt (the
+// padding needs one block or two), and around the 64 KiB pieces encryption goes by.
+const EDGES = [0, 1, 15, 16, 47, 48, 49, 55, 56, 63, 64, 65, 111, 112, 119, 120, 127, 128, 1000, 65_535, 65_536, 65_537, 300_001, 2 * 1024 * 1024]
+
+t.test('seal many: each shard as sealed alone, for any mix of lengths, salts and batch sizes', { skip: sealMany ? false : 'the addon is not built' }, async (t) => {
+  const lanes = binding()!.xc_seal_lanes!()
+  t.comment(`SHA-256 lanes on this CPU: ${lanes}`)
+  t.ok(lanes === 16 || lanes === 1, 'sixteen lanes with AVX-512, else one message at a time')
+  let checked = 0
+  let wrong = 0
+  let k = 0
+  for (const per of [0, 1, 2, 3, 7, 15]) {
+    for (const n of [1, 2, 3, 5, 6, 7, 11, 17]) {
+      const shards = Array.from({ length: n }, () => ({
+        key: generateFileKey(),
+        iv: randomBytes(16),
+        plain: randomBytes(EDGES[k++ % EDGES.length]!),
+        salts: Array.from({ length: per }, () => randomBytes(16)),
+      }))
+      const outs = shards.map((s) => Buffer.alloc(s.plain.length + 5, 0xee))
+      const digests = Buffer.alloc(32 * (per + 1) * n)
+      sealMany!(Buffer.concat(shards.map((s) => s.key)), Buffer.concat(shards.map((s) => s.iv)), shards.map((s) => s.plain), outs, Buffer.concat(shards.flatMap((s) => s.salts)), per, digests)
+      shards.forEach((s, i) => {
+        const want = sealJs(s.key, s.iv, s.plain, Buffer.alloc(s.plain.length), s.salts)
+        const got = Array.from({ length: per + 1 }, (_, j) => digests.toString('hex', 32 * ((per + 1) * i + j), 32 * ((per + 1) * i + j + 1)))
+        const ciphertext = encryptShard(s.key, s.plain, s.iv).ciphertext
+        checked++
+        if (!outs[i]!.subarray(0, s.plain.length).equals(ciphertext) || outs[i]![s.plain.length] !== 0xee) wrong++
+        if (JSON.stringify(got) !== JSON.stringify([want.hash, ...want.digests])) {
+          wrong++
+          t.fail(`${per} salts, ${n} shards, shard ${i} of ${s.plain.length} bytes: digests differ`)
+        }
+      })
+    }
+  }
+  t.equal(wrong, 0, `${checked} shards: same ciphertext, hash and challenges as sealed alone, nothing written past a shard`)
+})
+
+t.test('seal many refuses arguments that do not fit together', { skip: sealMany ? false : 'the addon is not built' }, async (t) => {
+  const key = generateFileKey()
+  const plain = randomBytes(1000)
+  const ok = (): void => sealMany!(key, randomBytes(16), [plain], [Buffer.alloc(1000)], randomBytes(32), 2, Buffer.alloc(96))
+  ok()
+  t.pass('a well-formed call')
+  const cases: Array<[string, () => void]> = [
+    ['an output shorter than its plaintext', () => sealMany!(key, randomBytes(16), [plain], [Buffer.alloc(999)], randomBytes(32), 2, Buffer.alloc(96))],
+    ['fewer outputs than plaintexts', () => sealMany!(Buffer.concat([key, key]), randomBytes(32), [plain, plain], [Buffer.alloc(1000)], randomBytes(64), 2, Buffer.alloc(192))],
+    ['a key per shard missing', () => sealMany!(key, randomBytes(32), [plain, plain], [Buffer.alloc(1000), Buffer.alloc(1000)], randomBytes(64), 2, Buffer.alloc(192))],
+    ['salts for fewer shards', () => sealMany!(key, randomBytes(16), [plain], [Buffer.alloc(1000)], randomBytes(16), 2, Buffer.alloc(96))],
+    ['no room for the digests', () => sealMany!(key, randomBytes(16), [plain], [Buffer.alloc(1000)], randomBytes(32), 2, Buffer.alloc(95))],
+    ['no shards', () => sealMany!(Buffer.alloc(0), Buffer.alloc(0), [], [], Buffer.alloc(0), 2, Buffer.alloc(0))],
+    ['more salts than a shard may have', () => sealMany!(key, randomBytes(16), [plain], [Buffer.alloc(1000)], randomBytes(16 * 17), 17, Buffer.alloc(32 * 18))],
+  ]
+  for (const [name, call] of cases) t.throws(call, /xc_seal_many: wrong arguments/, name)
 })
 
 t.test('verify: a matching shard is decrypted in place, a wrong one left alone', async (t) => {

@@ -20,6 +20,8 @@ export interface Binding {
   xc_fast_write_stats?: () => [number, number]
   xc_hash_ctr?: (key: Uint8Array, iv: Uint8Array, src: Uint8Array, dst: Uint8Array, digest: Uint8Array) => void
   xc_seal?: (key: Uint8Array, iv: Uint8Array, src: Uint8Array, dst: Uint8Array, salts: Uint8Array, digests: Uint8Array) => void
+  xc_seal_many?: (keys: Uint8Array, ivs: Uint8Array, srcs: Uint8Array[], dsts: Uint8Array[], salts: Uint8Array, per: number, digests: Uint8Array) => void
+  xc_seal_lanes?: () => number
   xc_fast_read_handle?: (mount: Buffer, fh: number, content: number, size: number, shardSize: number, idx: number) => number
   xc_fast_read_forget?: (mount: Buffer, fh: number) => void
   xc_fast_read_shard?: (content: number, idx: number, data: Buffer) => number
