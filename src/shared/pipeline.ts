@@ -54,3 +54,32 @@ export async function* batch<T>(source: AsyncIterable<T> | Iterable<T>, size: nu
 export async function drain<T>(source: AsyncIterable<T>, fn?: (item: T) => void): Promise<void> {
   for await (const item of source) fn?.(item)
 }
+
+/**
+ * Pull the next item of `source` while the consumer works on the current one: at most one item is
+ * waiting, so memory grows by one item. A failure of the source reaches the consumer when it asks
+ * for that item.
+ */
+export async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]()
+  const pull = (): Promise<IteratorResult<T>> => it.next()
+  let next: Promise<IteratorResult<T>> | null = pull()
+  // Never an unhandled rejection while the consumer is busy; it sees the error when it awaits.
+  next.catch(() => {})
+  let done = false
+  try {
+    for (;;) {
+      const r: IteratorResult<T> = await next
+      if (r.done) { done = true; return }
+      next = pull()
+      next.catch(() => {})
+      yield r.value
+    }
+  } finally {
+    if (!done) {
+      // Let a pull in flight settle before the source is closed.
+      await next?.catch(() => {})
+      await it.return?.()
+    }
+  }
+}

@@ -68,6 +68,47 @@ t.test('seals a shard off the main thread: ciphertext, hash and challenges as in
   t.equal(r.plain.length, plain.length)
 })
 
+t.test('seals several shards in one job: each as inline, in the order asked', async (t) => {
+  const { challengeDigest } = await import('../../src/shared/orders.js')
+  const key = generateFileKey()
+  const sizes = [2 * MiB, 2 * MiB - 1, 300_001, 2 * MiB, 65_536, 1_000_000, 2 * MiB]
+  const shards = sizes.map((size) => ({ plain: randomBytes(size), iv: randomBytes(16), salts: [randomBytes(16), randomBytes(16)] }))
+  const sealed = await cryptoPool().sealMany(shards.map((s) => ({ key, iv: s.iv, plain: whole(s.plain), out: Buffer.allocUnsafeSlow(2 * MiB), salts: s.salts })))
+  t.equal(sealed.length, shards.length)
+  sealed.forEach((r, i) => {
+    const s = shards[i]!
+    const want = encryptShard(key, s.plain, s.iv)
+    t.ok(r.ciphertext.equals(want.ciphertext) && r.hash === want.hash, `shard ${i} (${sizes[i]} bytes): ciphertext and hash`)
+    t.same(r.digests, s.salts.map((salt) => challengeDigest(salt.toString('base64url'), want.ciphertext)), `shard ${i}: challenges`)
+    t.ok(r.plain.equals(s.plain), `shard ${i}: the plaintext buffer comes back untouched`)
+  })
+})
+
+t.test('seals shards in place: the ciphertext comes back in the plaintext\'s buffer', async (t) => {
+  const key = generateFileKey()
+  const plains = [2 * MiB, 300_001, 2 * MiB - 7].map((n) => randomBytes(n))
+  const bufs = plains.map(whole)
+  const shards = bufs.map((b) => ({ key, iv: randomBytes(16), plain: b, out: b, salts: [randomBytes(16), randomBytes(16)] }))
+  const ivs = shards.map((s) => s.iv)
+  const sealed = await cryptoPool().sealMany(shards)
+  sealed.forEach((r, i) => {
+    const want = encryptShard(key, plains[i]!, ivs[i])
+    t.ok(r.ciphertext.equals(want.ciphertext) && r.hash === want.hash, `shard ${i}: ciphertext and hash`)
+    t.equal(r.ciphertext.buffer, r.plain.buffer, `shard ${i}: one buffer`)
+  })
+  t.throws(() => cryptoPool().sealMany([{ key, iv: randomBytes(16), plain: whole(randomBytes(MiB)).subarray(0, MiB - 16), out: Buffer.alloc(0), salts: [] }].map((s) => ({ ...s, out: Buffer.from(s.plain.buffer, 16, MiB - 16) }))), { code: 'XC_INTERNAL' }, 'an output shifted within the input\'s buffer')
+})
+
+t.test('seal many refuses buffers it cannot move, or one buffer twice', async (t) => {
+  const key = generateFileKey()
+  const good = (): { key: Buffer; iv: Buffer; plain: Buffer; out: Buffer; salts: Buffer[] } => ({ key, iv: randomBytes(16), plain: whole(randomBytes(MiB)), out: Buffer.allocUnsafeSlow(MiB), salts: [] })
+  t.throws(() => cryptoPool().sealMany([good(), { ...good(), plain: Buffer.allocUnsafeSlow(MiB + 16).subarray(16) }]), { code: 'XC_INTERNAL' }, 'a view that does not start its memory')
+  const shared = good()
+  t.throws(() => cryptoPool().sealMany([shared, { ...good(), out: shared.out }]), { code: 'XC_INTERNAL' }, 'one output for two shards')
+  await t.rejects(cryptoPool().sealMany([good(), { ...good(), key: Buffer.alloc(7) }]), { code: 'XC_INTERNAL' }, 'a wrong key size fails the job, not the worker')
+  t.equal((await cryptoPool().sealMany([good(), good()])).length, 2, 'the pool still works afterwards')
+})
+
 t.test('seal refuses buffers it cannot move to the worker', async (t) => {
   const key = generateFileKey()
   const slice = Buffer.allocUnsafeSlow(MiB + 16).subarray(16)

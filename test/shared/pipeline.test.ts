@@ -3,7 +3,7 @@
  * has pulled from its source at any moment, and check order, errors and early exits.
  */
 import t from 'tap'
-import { batch, parallelMap } from '../../src/shared/pipeline.js'
+import { batch, parallelMap, readAhead } from '../../src/shared/pipeline.js'
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
@@ -66,4 +66,39 @@ t.test('batch groups, with a short last group', async (t) => {
   const groups: number[][] = []
   for await (const g of batch(counted(10).source, 4)) groups.push(g)
   t.same(groups, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]])
+})
+
+t.test('readAhead keeps exactly one item pulled ahead of a slow consumer, in order', async (t) => {
+  const c = counted(12)
+  const seen: number[] = []
+  let most = 0
+  for await (const x of readAhead(c.source)) {
+    seen.push(x)
+    for (let i = 0; i < 20; i++) await tick() // the consumer is slow: the next pull finishes meanwhile
+    most = Math.max(most, c.pulled() - seen.length)
+  }
+  t.same(seen, [...Array(12).keys()], 'every item, in order')
+  t.equal(most, 1, 'one item ready ahead, never more')
+  t.equal(c.closed(), true)
+})
+
+t.test('readAhead hands a source failure to the consumer at that item', async (t) => {
+  const c = counted(10, 4)
+  const seen: number[] = []
+  await t.rejects((async () => {
+    for await (const x of readAhead(c.source)) {
+      seen.push(x)
+      for (let i = 0; i < 5; i++) await tick() // the failing pull happens while this waits
+    }
+  })(), /source failed at 4/)
+  t.same(seen, [0, 1, 2, 3], 'the items before the failure were all consumed')
+})
+
+t.test('readAhead closes its source when the consumer stops early, after the pull in flight', async (t) => {
+  const c = counted(100)
+  for await (const x of readAhead(c.source)) {
+    if (x === 2) break
+  }
+  t.equal(c.closed(), true, 'the source ran its finally')
+  t.ok(c.pulled() <= 4, `pulled ${c.pulled()} of 100`)
 })

@@ -7,10 +7,12 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { XError } from '../../shared/errors.js'
-import type { SealRequest, SealResponse, VerifyDecryptRequest, VerifyDecryptResponse, WorkerReady } from './crypto-worker.js'
+import type { SealManyRequest, SealManyResponse, SealRequest, SealResponse, VerifyDecryptRequest, VerifyDecryptResponse, WorkerReady } from './crypto-worker.js'
+
+type Response = VerifyDecryptResponse | SealResponse | SealManyResponse
 
 interface Pending {
-  settle(m: VerifyDecryptResponse | SealResponse): void
+  settle(m: Response): void
   reject(err: unknown): void
 }
 
@@ -22,6 +24,17 @@ export interface Sealed {
   hash: string
   /** Hex SHA-256(salt ‖ ciphertext), one per salt. */
   digests: string[]
+}
+
+/** Messages the worker's SHA-256 hashes side by side (the lanes of an AVX-512 register). */
+export const SHA256_LANES = 16
+
+/**
+ * Shards to seal in one job: as many as fill the lanes with their messages (a shard's hash and
+ * one challenge per salt), at least one.
+ */
+export function sealBatchSize(challenges: number): number {
+  return Math.max(1, Math.floor(SHA256_LANES / (1 + challenges)))
 }
 
 /**
@@ -64,7 +77,7 @@ export class CryptoPool {
   private spawn(): Slot {
     const slot: Slot = { worker: new Worker(this.script), jobs: new Set(), lost: false, ready: false }
     const w = slot.worker
-    w.on('message', (m: VerifyDecryptResponse | SealResponse | WorkerReady) => {
+    w.on('message', (m: Response | WorkerReady) => {
       if ('ready' in m) slot.ready = true
       else this.settle(slot, m)
     })
@@ -121,7 +134,7 @@ export class CryptoPool {
         reject,
         settle: (m) => {
           if (m.error) reject(new XError('XC_DECRYPT', m.error))
-          else resolve({ ok: (m as VerifyDecryptResponse).ok, data: Buffer.from(m.buf, 0, length) })
+          else resolve({ ok: (m as VerifyDecryptResponse).ok, data: Buffer.from((m as VerifyDecryptResponse).buf, 0, length) })
         },
       })
     })
@@ -149,7 +162,47 @@ export class CryptoPool {
     })
   }
 
-  private send(msg: VerifyDecryptRequest | SealRequest, pending: Pending): void {
+  /**
+   * seal() for several shards in one job: the worker hashes their ciphertexts and challenges side
+   * by side (sealBatchSize() shards fill the lanes). Every shard must have as many salts. A
+   * shard's `out` may be its `plain` (encrypted in place). Results in the order of `shards`.
+   */
+  sealMany(shards: readonly { key: Buffer; iv: Buffer; plain: Buffer; out: Buffer; salts: Buffer[] }[]): Promise<Sealed[]> {
+    for (const s of shards) {
+      if (!transferable(s.plain) || !transferable(s.out) || s.out.buffer.byteLength < s.plain.length) {
+        throw new XError('XC_INTERNAL', 'crypto pool takes buffers that start their own ArrayBuffer')
+      }
+    }
+    const inPlace = shards.map((s) => s.out.buffer === s.plain.buffer)
+    if (shards.some((s, i) => inPlace[i] && s.out.byteOffset !== s.plain.byteOffset)) {
+      throw new XError('XC_INTERNAL', 'a shard encrypted in place has its output where its input is')
+    }
+    if (new Set(shards.flatMap((s) => [s.plain.buffer, s.out.buffer])).size !== shards.length + inPlace.filter((x) => !x).length) {
+      throw new XError('XC_INTERNAL', 'crypto pool takes a buffer once per job')
+    }
+    // Lengths now: sending detaches the caller's buffers.
+    const lengths = shards.map((s) => s.plain.length)
+    const msg: SealManyRequest = {
+      op: 'sealMany',
+      id: this.nextId++,
+      shards: shards.map((s) => ({ key: s.key, iv: s.iv, buf: s.plain.buffer as ArrayBuffer, out: s.out.buffer as ArrayBuffer, length: s.plain.length, salts: s.salts })),
+    }
+    return new Promise((resolve, reject) => {
+      this.send(msg, {
+        reject,
+        settle: (m) => {
+          const r = m as SealManyResponse
+          if (r.error || r.shards.length !== lengths.length || r.shards.some((s) => s.hash === undefined || s.digests === undefined)) {
+            reject(new XError('XC_INTERNAL', `shard encryption failed: ${r.error ?? 'no result'}`))
+            return
+          }
+          resolve(r.shards.map((s, i) => ({ plain: Buffer.from(s.buf, 0, lengths[i]), ciphertext: Buffer.from(s.out, 0, lengths[i]), hash: s.hash!, digests: s.digests! })))
+        },
+      })
+    })
+  }
+
+  private send(msg: VerifyDecryptRequest | SealRequest | SealManyRequest, pending: Pending): void {
     const i = this.turn++ % this.slots.length
     if (this.slots[i]!.lost) this.slots[i] = this.spawn()
     const slot = this.slots[i]!
@@ -157,7 +210,7 @@ export class CryptoPool {
     slot.jobs.add(msg.id)
     slot.worker.ref()
     try {
-      slot.worker.postMessage(msg, msg.op === 'seal' ? [msg.buf, msg.out] : [msg.buf])
+      slot.worker.postMessage(msg, msg.op === 'seal' ? [msg.buf, msg.out] : msg.op === 'sealMany' ? [...new Set(msg.shards.flatMap((s) => [s.buf, s.out]))] : [msg.buf])
     } catch (err) {
       // Nothing was sent: forget the job (the caller's promise rejects with this error).
       this.pending.delete(msg.id)
@@ -167,7 +220,7 @@ export class CryptoPool {
     }
   }
 
-  private settle(slot: Slot, m: VerifyDecryptResponse | SealResponse): void {
+  private settle(slot: Slot, m: Response): void {
     slot.jobs.delete(m.id)
     const p = this.pending.get(m.id)
     if (!p) return

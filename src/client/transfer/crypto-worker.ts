@@ -2,8 +2,10 @@
  * Worker side of the shard crypto pool. Downloads: verify a shard's SHA-256, then decrypt it
  * (with the addon's one-pass hash and decryption when it is there, else Node's crypto). Uploads:
  * encrypt a shard, hash the ciphertext and compute its proof-of-availability challenges. Buffers
- * arrive and leave as transferred ArrayBuffers (no copies). Runs off the main thread so that a
- * transfer uses the second core for hashing and AES while the main thread handles TLS and HTTP.
+ * arrive and leave as transferred ArrayBuffers (no copies). Several shards sealed in one job hash
+ * side by side, which on a CPU with AVX-512 takes about half the time of one after another. Runs
+ * off the main thread so that a transfer uses the second core for hashing and AES while the main
+ * thread handles TLS and HTTP.
  */
 import { parentPort } from 'node:worker_threads'
 import { setFlagsFromString } from 'node:v8'
@@ -12,8 +14,12 @@ import { binding } from '../fuse/native-addon.js'
 import { verifyDecryptInPlace } from './native-crypto.js'
 import { sealJs, verifyDecryptJs } from './shard-crypto-js.js'
 
-/** Encryption, then the hash and challenges of each 64 KiB piece while it is in the cache. */
+/**
+ * Encryption, then the hash and challenges of each 64 KiB piece while it is in the cache; for
+ * several shards at once, their hashes and challenges side by side (sixteen-lane SHA-256).
+ */
 const sealNative = binding()?.xc_seal ?? null
+const sealManyNative = binding()?.xc_seal_many ?? null
 
 export interface VerifyDecryptRequest {
   op: 'verify'
@@ -57,6 +63,20 @@ export interface SealResponse {
   error?: string
 }
 
+/** Several shards sealed in one job, so that their hashes can run side by side. */
+export interface SealManyRequest {
+  op: 'sealMany'
+  id: number
+  shards: Omit<SealRequest, 'op' | 'id'>[]
+}
+
+export interface SealManyResponse {
+  id: number
+  /** The shards' buffers, in order, and (unless `error`) their results. */
+  shards: Omit<SealResponse, 'id'>[]
+  error?: string
+}
+
 // Every decryption allocates its output (Node's cipher API has no output buffer), and V8 collects
 // those only when its external-memory heuristic fires, which lets tens of MB of dead plaintext
 // pile up. The pieces die young, so a young-generation collection every few shards frees them:
@@ -67,8 +87,9 @@ const collect = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) 
 const COLLECT_EVERY = 16 * 1024 * 1024
 let sinceCollect = 0
 
-parentPort?.on('message', (m: VerifyDecryptRequest | SealRequest) => {
+parentPort?.on('message', (m: VerifyDecryptRequest | SealRequest | SealManyRequest) => {
   if (m.op === 'seal') seal(m)
+  else if (m.op === 'sealMany') sealMany(m)
   else verifyDecrypt(m)
 })
 
@@ -86,10 +107,7 @@ function seal(m: SealRequest): void {
     const plain = Buffer.from(m.buf, 0, m.length)
     const ciphertext = Buffer.from(m.out, 0, m.length)
     if (sealNative) {
-      const digests = Buffer.alloc(32 * (m.salts.length + 1))
-      sealNative(m.key, m.iv, plain, ciphertext, Buffer.concat(m.salts), digests)
-      const hex = (i: number): string => digests.toString('hex', 32 * i, 32 * (i + 1))
-      reply({ hash: hex(0), digests: m.salts.map((_, i) => hex(i + 1)) })
+      reply(sealOne(m, plain, ciphertext))
       return
     }
     reply(sealJs(m.key, m.iv, plain, ciphertext, m.salts))
@@ -97,6 +115,47 @@ function seal(m: SealRequest): void {
   } catch (err) {
     reply({ error: (err as Error).message })
   }
+}
+
+function sealMany(m: SealManyRequest): void {
+  // A shard encrypted in place arrives with `buf` and `out` the same buffer; it goes back once.
+  const buffers = [...new Set(m.shards.flatMap((s) => [s.buf, s.out]))]
+  const back = m.shards.map((s) => ({ buf: s.buf, out: s.out }))
+  const fail = (error: string): void => {
+    parentPort!.postMessage({ id: m.id, shards: back, error } satisfies SealManyResponse, buffers)
+  }
+  try {
+    const plains = m.shards.map((s) => Buffer.from(s.buf, 0, s.length))
+    const outs = m.shards.map((s) => Buffer.from(s.out, 0, s.length))
+    const per = m.shards[0]?.salts.length ?? 0
+    let results: { hash: string; digests: string[] }[]
+    if (sealManyNative && m.shards.length > 0 && m.shards.every((s) => s.salts.length === per)) {
+      const n = m.shards.length
+      const digests = Buffer.alloc(32 * (per + 1) * n)
+      sealManyNative(
+        Buffer.concat(m.shards.map((s) => s.key)),
+        Buffer.concat(m.shards.map((s) => s.iv)),
+        plains, outs,
+        Buffer.concat(m.shards.flatMap((s) => s.salts)),
+        per, digests,
+      )
+      const hex = (i: number): string => digests.toString('hex', 32 * i, 32 * (i + 1))
+      results = m.shards.map((_, s) => ({ hash: hex((per + 1) * s), digests: Array.from({ length: per }, (_, i) => hex((per + 1) * s + i + 1)) }))
+    } else {
+      results = m.shards.map((s, i) => sealNative ? sealOne(s, plains[i]!, outs[i]!) : sealJs(s.key, s.iv, plains[i]!, outs[i]!, s.salts))
+      if (!sealNative) noteGarbage(m.shards.reduce((a, s) => a + s.length, 0))
+    }
+    parentPort!.postMessage({ id: m.id, shards: back.map((b, i) => ({ ...b, ...results[i]! })) } satisfies SealManyResponse, buffers)
+  } catch (err) {
+    fail((err as Error).message)
+  }
+}
+
+function sealOne(s: Omit<SealRequest, 'op' | 'id'>, plain: Buffer, ciphertext: Buffer): { hash: string; digests: string[] } {
+  const digests = Buffer.alloc(32 * (s.salts.length + 1))
+  sealNative!(s.key, s.iv, plain, ciphertext, Buffer.concat(s.salts), digests)
+  const hex = (i: number): string => digests.toString('hex', 32 * i, 32 * (i + 1))
+  return { hash: hex(0), digests: s.salts.map((_, i) => hex(i + 1)) }
 }
 
 function noteGarbage(bytes: number): void {

@@ -4,7 +4,8 @@
  * mirrors in parallel → hand the hosts' receipts to the bridge → commit the version.
  *
  * Memory is bounded by construction: at most `groupsInFlight` batches of `groupSize` encrypted
- * shards exist at once (default 2 × 4 × 2 MiB = 16 MiB), whatever the file size. A mirror that
+ * shards exist at once, plus the group being encrypted (by default (2 + 1) × 5 × 2 MiB = 30 MiB),
+ * whatever the file size. A mirror that
  * fails is replaced by the bridge with another host, and one that lags gets a stand-in; the
  * version commits only when every shard has receipts from as many hosts as it has mirrors.
  *
@@ -14,11 +15,13 @@
  *
  * Encryption, the shard hash and the challenges (a CTR pass and three SHA-256 passes) run on the
  * crypto worker for pooled shards, so the main thread keeps writing to the hosts' sockets; the
- * shard's IV is still drawn here, fresh for every encryption.
+ * shard's IV is still drawn here, fresh for every encryption. A group's shards go to the worker in
+ * one job, and a group is as many shards as fill the worker's sixteen SHA-256 lanes (five, with
+ * two challenges each).
  */
 import { randomBytes } from 'node:crypto'
 import { XError, toXError } from '../../shared/errors.js'
-import { batch, parallelMap } from '../../shared/pipeline.js'
+import { parallelMap, readAhead } from '../../shared/pipeline.js'
 import { challengeDigest } from '../../shared/orders.js'
 import { CHALLENGES_PER_SHARD, SHARD_SIZE, type ShardChallenges, type CommitRequest, type CommitResponse, type HostContact, type Receipt, type ShardPlacement } from '../../shared/protocol.js'
 import { shardCount, shardLength } from '../../shared/sharding.js'
@@ -27,7 +30,7 @@ import { shardBuffers } from './buffers.js'
 /** Ciphertexts at least this long use the shard buffer pool. */
 const POOLED_MIN = 256 * 1024
 import { SHARD_IV_BYTES, encryptShard, generateFileKey, sealManifest, wrapKey, type ManifestShard } from '../../shared/crypto/index.js'
-import { cryptoPool, lostWithWorker, transferable, type CryptoPool } from './crypto-pool.js'
+import { cryptoPool, lostWithWorker, sealBatchSize, transferable, type CryptoPool } from './crypto-pool.js'
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { putShard } from './host-client.js'
 
@@ -68,9 +71,19 @@ interface Sealed {
   digests: string[]
 }
 
+/** A shard read and waiting to be sealed with others (encrypted in place, in its own buffer). */
+interface ToSeal {
+  index: number
+  length: number
+  plain: Buffer
+  salts: Buffer[]
+}
+
 interface EncryptedPiece extends ManifestShard {
   ciphertext: Buffer
   challenges: ShardChallenges
+  /** Give the ciphertext's buffer back to where it came from, once every mirror is written. */
+  release(): void
 }
 
 export type UploadBridge = Pick<BridgeClient, 'createUpload' | 'place' | 'replace' | 'receipts' | 'commit'>
@@ -90,7 +103,62 @@ export async function uploadVersion(
   const manifestShards: ManifestShard[] = new Array(count)
   let done = 0
 
-  async function* encrypted(): AsyncGenerator<EncryptedPiece> {
+  const challenges = opts.challenges ?? CHALLENGES_PER_SHARD
+  const groupSize = opts.groupSize ?? sealBatchSize(challenges)
+  const pool = opts.cryptoPool ?? cryptoPool()
+
+  const piece = (index: number, size: number, salts: Buffer[], sealed: Sealed, release: () => void): EncryptedPiece => {
+    const pairs = salts.map((salt, i) => ({ salt: salt.toString('base64url'), digest: sealed.digests[i]! }))
+    return { index, size, iv: sealed.iv, hash: sealed.hash, ciphertext: sealed.ciphertext, challenges: { hash: sealed.hash, pairs }, release }
+  }
+  const sealHere = (plain: Buffer, out: Buffer, salts: Buffer[]): Sealed => {
+    const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, out)
+    source.release?.(plain)
+    return { iv, ciphertext, hash, digests: salts.map((salt) => challengeDigest(salt.toString('base64url'), ciphertext)) }
+  }
+  const readShard = async (index: number, length: number): Promise<Buffer> => {
+    const plain = await source.read(index, length)
+    if (plain.length !== length) throw new XError('XC_LOCAL_IO', `short read of shard ${index}: file changed while uploading`)
+    return plain
+  }
+
+  /** Sealed on this thread into a buffer of the pool; the plaintext's buffer goes back at once. */
+  const sealedHere = (index: number, length: number, plain: Buffer, salts: Buffer[]): EncryptedPiece => {
+    // Small shards (small files) get a buffer of their own size: a pooled 2 MiB one each would
+    // make many small uploads in flight hold megabytes for bytes.
+    const out = length >= POOLED_MIN ? shardBuffers.acquire(length) : Buffer.allocUnsafe(length)
+    return piece(index, length, salts, sealHere(plain, out, salts), () => shardBuffers.release(out))
+  }
+
+  /**
+   * Shards sealed in one job on the crypto worker, so that their hashes and challenges run side
+   * by side; the main thread stays free to feed the hosts' sockets. Each is encrypted in place:
+   * its ciphertext goes to the hosts from the buffer the source filled, which goes back to the
+   * source once its group is stored. Each shard's IV is still drawn here, fresh for every
+   * encryption.
+   */
+  const sealOnWorker = async (shards: ToSeal[]): Promise<EncryptedPiece[]> => {
+    const ivs = shards.map(() => randomBytes(SHARD_IV_BYTES))
+    try {
+      const sealed = await pool.sealMany(shards.map((s, i) => ({ key: fileKey, iv: ivs[i]!, plain: s.plain, out: s.plain, salts: s.salts })))
+      return sealed.map((r, i) => {
+        const s = shards[i]!
+        const ciphertext = r.ciphertext
+        return piece(s.index, s.length, s.salts, { iv: ivs[i]!, ciphertext, hash: r.hash, digests: r.digests }, () => source.release?.(ciphertext))
+      })
+    } catch (err) {
+      if (!lostWithWorker(err)) throw err
+      // The buffers went with a worker that died: read the shards again and seal them here.
+      const pieces: EncryptedPiece[] = []
+      for (const s of shards) pieces.push(sealedHere(s.index, s.length, await readShard(s.index, s.length), s.salts))
+      return pieces
+    }
+  }
+
+  /** The new shards in groups of `groupSize`, each encrypted, hashed and with its challenges. */
+  async function* sealedGroups(): AsyncGenerator<EncryptedPiece[]> {
+    let group: EncryptedPiece[] = []
+    let toSeal: ToSeal[] = []
     for (let index = 0; index < count; index++) {
       const length = shardLength(index, source.size)
       const kept = opts.base?.reuse(index)
@@ -99,41 +167,22 @@ export async function uploadVersion(
         done += length
         continue
       }
-      const plain = await source.read(index, length)
-      if (plain.length !== length) throw new XError('XC_LOCAL_IO', `short read of shard ${index}: file changed while uploading`)
-      // The ciphertext buffer is the pool's: it goes back once its group is stored (every mirror
-      // written, every stand-in cancelled). A cancelled request cannot send bytes from a reused
-      // buffer that a host would keep: hosts check every shard's hash while receiving it.
-      // Small shards (small files) get a buffer of their own size: a pooled 2 MiB one each would
-      // make many small uploads in flight hold megabytes for bytes.
-      const out = length >= POOLED_MIN ? shardBuffers.acquire(length) : Buffer.allocUnsafe(length)
-      const salts = Array.from({ length: opts.challenges ?? CHALLENGES_PER_SHARD }, () => randomBytes(16))
-      const sealHere = (plain: Buffer, out: Buffer): Sealed => {
-        const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, out)
-        source.release?.(plain)
-        return { iv, ciphertext, hash, digests: salts.map((salt) => challengeDigest(salt.toString('base64url'), ciphertext)) }
+      const plain = await readShard(index, length)
+      // A ciphertext's buffer goes back once its group is stored (every mirror written, every
+      // stand-in cancelled). A cancelled request cannot send bytes from a reused buffer that a
+      // host would keep: hosts check every shard's hash while receiving it.
+      const salts = Array.from({ length: challenges }, () => randomBytes(16))
+      if (length >= POOLED_MIN && transferable(plain)) toSeal.push({ index, length, plain, salts })
+      else group.push(sealedHere(index, length, plain, salts))
+      if (group.length + toSeal.length >= groupSize) {
+        if (toSeal.length) group.push(...await sealOnWorker(toSeal))
+        yield group
+        group = []
+        toSeal = []
       }
-      let sealed: Sealed
-      if (length >= POOLED_MIN && transferable(plain) && transferable(out)) {
-        // On the crypto worker: the main thread stays free to feed the hosts' sockets.
-        const iv = randomBytes(SHARD_IV_BYTES)
-        try {
-          const r = await (opts.cryptoPool ?? cryptoPool()).seal(fileKey, iv, plain, out, salts)
-          source.release?.(r.plain)
-          sealed = { iv, ciphertext: r.ciphertext, hash: r.hash, digests: r.digests }
-        } catch (err) {
-          if (!lostWithWorker(err)) throw err
-          // Both buffers went with a worker that died: read the shard again and seal it here.
-          const again = await source.read(index, length)
-          if (again.length !== length) throw new XError('XC_LOCAL_IO', `short read of shard ${index}: file changed while uploading`)
-          sealed = sealHere(again, shardBuffers.acquire(length))
-        }
-      } else {
-        sealed = sealHere(plain, out)
-      }
-      const pairs = salts.map((salt, i) => ({ salt: salt.toString('base64url'), digest: sealed.digests[i]! }))
-      yield { index, size: length, iv: sealed.iv, hash: sealed.hash, ciphertext: sealed.ciphertext, challenges: { hash: sealed.hash, pairs } }
     }
+    if (toSeal.length) group.push(...await sealOnWorker(toSeal))
+    if (group.length) yield group
   }
 
   const storeGroup = async (group: EncryptedPiece[]): Promise<void> => {
@@ -149,12 +198,12 @@ export async function uploadVersion(
     await bridge.receipts(upload.uploadId, receipts, group.filter((p) => p.challenges.pairs.length > 0).map((p) => p.challenges))
     for (const piece of group) {
       done += piece.size
-      shardBuffers.release(piece.ciphertext)
+      piece.release()
     }
     opts.onProgress?.(done)
   }
 
-  for await (const _ of parallelMap(batch(encrypted(), opts.groupSize ?? 4), opts.groupsInFlight ?? 2, storeGroup)) { /* drained */ }
+  for await (const _ of parallelMap(readAhead(sealedGroups()), opts.groupsInFlight ?? 2, storeGroup)) { /* drained */ }
 
   const manifest = sealManifest(fileKey, { v: 1, size: source.size, shardSize: SHARD_SIZE, shards: manifestShards })
   return bridge.commit(upload.uploadId, {
