@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-heap-size=64 --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4
 /** `xcloud`: the drive's command line (argument parsing only; the work is in src/client). */
 import { Command, CommanderError, Option } from 'commander'
 import { stat } from 'node:fs/promises'

@@ -13,9 +13,13 @@
  *
  * What the mount daemon kept resident beyond that was young-generation space: two semi-spaces of
  * up to 16 MiB by default. 4 MiB semi-spaces took its peak resident memory from 259 to 222 MB over
- * the same workload. The initial heap stays: without it the daemon's TLS records start a full
- * marking every few dozen megabytes read, and a cold read spends about 2.5 CPU-seconds per GiB in
- * V8's marking threads (bench/RESULTS.md).
+ * the same workload.
+ *
+ * `xcloud` no longer starts with a larger heap. It once needed one: the daemon's TLS records
+ * started a full marking every few dozen megabytes read; on today's read path cold reads measure
+ * the same with and without it (alternated runs). The larger heap only let garbage pile up to
+ * 64 MB before the first full collection: about 20 MB more at the peak of a 4 GiB put
+ * (bench/RESULTS.md).
  */
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,7 +27,7 @@ import { fileURLToPath } from 'node:url'
 export type Program = 'xcloud' | 'xcore' | 'xbridge'
 
 export const NODE_FLAGS: Record<Program, readonly string[]> = {
-  xcloud: ['--initial-heap-size=64', '--max-semi-space-size=4'],
+  xcloud: ['--max-semi-space-size=4'],
   xcore: ['--initial-heap-size=128'],
   xbridge: ['--initial-heap-size=128'],
 }
