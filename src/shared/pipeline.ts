@@ -58,9 +58,10 @@ export async function drain<T>(source: AsyncIterable<T>, fn?: (item: T) => void)
 /**
  * Pull the next item of `source` while the consumer works on the current one: at most one item is
  * waiting, so memory grows by one item. A failure of the source reaches the consumer when it asks
- * for that item.
+ * for that item. An item pulled ahead that the consumer never takes (it stopped early) goes to
+ * `drop`.
  */
-export async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+export async function* readAhead<T>(source: AsyncIterable<T>, drop?: (item: T) => void): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]()
   const pull = (): Promise<IteratorResult<T>> => it.next()
   let next: Promise<IteratorResult<T>> | null = pull()
@@ -78,7 +79,8 @@ export async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T>
   } finally {
     if (!done) {
       // Let a pull in flight settle before the source is closed.
-      await next?.catch(() => {})
+      const r = await next?.catch(() => null)
+      if (r && !r.done) drop?.(r.value)
       await it.return?.()
     }
   }

@@ -96,7 +96,8 @@ t.test('seals shards in place: the ciphertext comes back in the plaintext\'s buf
     t.ok(r.ciphertext.equals(want.ciphertext) && r.hash === want.hash, `shard ${i}: ciphertext and hash`)
     t.equal(r.ciphertext.buffer, r.plain.buffer, `shard ${i}: one buffer`)
   })
-  t.throws(() => cryptoPool().sealMany([{ key, iv: randomBytes(16), plain: whole(randomBytes(MiB)).subarray(0, MiB - 16), out: Buffer.alloc(0), salts: [] }].map((s) => ({ ...s, out: Buffer.from(s.plain.buffer, 16, MiB - 16) }))), { code: 'XC_INTERNAL' }, 'an output shifted within the input\'s buffer')
+  const one = whole(randomBytes(MiB))
+  t.throws(() => cryptoPool().sealMany([{ key, iv: randomBytes(16), plain: one, out: one, salts: [] }, { key, iv: randomBytes(16), plain: whole(randomBytes(MiB)), out: one, salts: [] }]), { code: 'XC_INTERNAL' }, 'a buffer in place for one shard and the output of another')
 })
 
 t.test('seal many refuses buffers it cannot move, or one buffer twice', async (t) => {

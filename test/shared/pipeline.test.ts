@@ -96,9 +96,11 @@ t.test('readAhead hands a source failure to the consumer at that item', async (t
 
 t.test('readAhead closes its source when the consumer stops early, after the pull in flight', async (t) => {
   const c = counted(100)
-  for await (const x of readAhead(c.source)) {
+  const dropped: number[] = []
+  for await (const x of readAhead(c.source, (item) => dropped.push(item))) {
     if (x === 2) break
   }
   t.equal(c.closed(), true, 'the source ran its finally')
   t.ok(c.pulled() <= 4, `pulled ${c.pulled()} of 100`)
+  t.same(dropped, [3], 'the item pulled ahead and never taken went to drop')
 })

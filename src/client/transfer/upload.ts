@@ -4,8 +4,8 @@
  * mirrors in parallel → hand the hosts' receipts to the bridge → commit the version.
  *
  * Memory is bounded by construction: at most `groupsInFlight` batches of `groupSize` encrypted
- * shards exist at once, plus the group being encrypted (by default (2 + 1) × 5 × 2 MiB = 30 MiB),
- * whatever the file size. A mirror that
+ * shards exist at once, plus one sealed ahead and one being sealed (`xcloud put`, 3 in flight:
+ * 5 × 5 × 2 MiB = 50 MiB), whatever the file size. A mirror that
  * fails is replaced by the bridge with another host, and one that lags gets a stand-in; the
  * version commits only when every shard has receipts from as many hosts as it has mirrors.
  *
@@ -40,7 +40,11 @@ export const FILE_KEY_AAD = 'xc-fk-v1'
 export interface ShardSource {
   readonly size: number
   read(index: number, length: number): Promise<Buffer>
-  /** Take back a buffer `read` returned, once it is no longer used. */
+  /**
+   * Take back a buffer `read` returned, once it is no longer used. A shard encrypted in place comes
+   * back as a Buffer over the same memory, holding its ciphertext: the one `read` returned went to
+   * the crypto worker and back.
+   */
   release?(buf: Buffer): void
 }
 
@@ -105,7 +109,6 @@ export async function uploadVersion(
 
   const challenges = opts.challenges ?? CHALLENGES_PER_SHARD
   const groupSize = opts.groupSize ?? sealBatchSize(challenges)
-  const pool = opts.cryptoPool ?? cryptoPool()
 
   const piece = (index: number, size: number, salts: Buffer[], sealed: Sealed, release: () => void): EncryptedPiece => {
     const pairs = salts.map((salt, i) => ({ salt: salt.toString('base64url'), digest: sealed.digests[i]! }))
@@ -126,8 +129,9 @@ export async function uploadVersion(
   const sealedHere = (index: number, length: number, plain: Buffer, salts: Buffer[]): EncryptedPiece => {
     // Small shards (small files) get a buffer of their own size: a pooled 2 MiB one each would
     // make many small uploads in flight hold megabytes for bytes.
-    const out = length >= POOLED_MIN ? shardBuffers.acquire(length) : Buffer.allocUnsafe(length)
-    return piece(index, length, salts, sealHere(plain, out, salts), () => shardBuffers.release(out))
+    const pooled = length >= POOLED_MIN
+    const out = pooled ? shardBuffers.acquire(length) : Buffer.allocUnsafe(length)
+    return piece(index, length, salts, sealHere(plain, out, salts), pooled ? () => shardBuffers.release(out) : () => {})
   }
 
   /**
@@ -140,7 +144,7 @@ export async function uploadVersion(
   const sealOnWorker = async (shards: ToSeal[]): Promise<EncryptedPiece[]> => {
     const ivs = shards.map(() => randomBytes(SHARD_IV_BYTES))
     try {
-      const sealed = await pool.sealMany(shards.map((s, i) => ({ key: fileKey, iv: ivs[i]!, plain: s.plain, out: s.plain, salts: s.salts })))
+      const sealed = await (opts.cryptoPool ?? cryptoPool()).sealMany(shards.map((s, i) => ({ key: fileKey, iv: ivs[i]!, plain: s.plain, out: s.plain, salts: s.salts })))
       return sealed.map((r, i) => {
         const s = shards[i]!
         const ciphertext = r.ciphertext
@@ -159,30 +163,42 @@ export async function uploadVersion(
   async function* sealedGroups(): AsyncGenerator<EncryptedPiece[]> {
     let group: EncryptedPiece[] = []
     let toSeal: ToSeal[] = []
-    for (let index = 0; index < count; index++) {
-      const length = shardLength(index, source.size)
-      const kept = opts.base?.reuse(index)
-      if (kept && kept.size === length && kept.index === index) {
-        manifestShards[index] = kept
-        done += length
-        continue
+    try {
+      for (let index = 0; index < count; index++) {
+        const length = shardLength(index, source.size)
+        const kept = opts.base?.reuse(index)
+        if (kept && kept.size === length && kept.index === index) {
+          manifestShards[index] = kept
+          done += length
+          continue
+        }
+        const plain = await readShard(index, length)
+        // A ciphertext's buffer goes back once its group is stored (every mirror written, every
+        // stand-in cancelled). A cancelled request cannot send bytes from a reused buffer that a
+        // host would keep: hosts check every shard's hash while receiving it.
+        const salts = Array.from({ length: challenges }, () => randomBytes(16))
+        if (length >= POOLED_MIN && transferable(plain)) toSeal.push({ index, length, plain, salts })
+        else group.push(sealedHere(index, length, plain, salts))
+        if (group.length + toSeal.length >= groupSize) {
+          const sealing = toSeal
+          toSeal = []
+          if (sealing.length) group.push(...await sealOnWorker(sealing))
+          const full = group
+          group = []
+          yield full
+        }
       }
-      const plain = await readShard(index, length)
-      // A ciphertext's buffer goes back once its group is stored (every mirror written, every
-      // stand-in cancelled). A cancelled request cannot send bytes from a reused buffer that a
-      // host would keep: hosts check every shard's hash while receiving it.
-      const salts = Array.from({ length: challenges }, () => randomBytes(16))
-      if (length >= POOLED_MIN && transferable(plain)) toSeal.push({ index, length, plain, salts })
-      else group.push(sealedHere(index, length, plain, salts))
-      if (group.length + toSeal.length >= groupSize) {
-        if (toSeal.length) group.push(...await sealOnWorker(toSeal))
-        yield group
-        group = []
-        toSeal = []
-      }
+      const sealing = toSeal
+      toSeal = []
+      if (sealing.length) group.push(...await sealOnWorker(sealing))
+      const last = group
+      group = []
+      if (last.length) yield last
+    } finally {
+      // Shards read or sealed but never handed on: the upload failed or stopped early.
+      for (const p of group) p.release()
+      for (const s of toSeal) source.release?.(s.plain)
     }
-    if (toSeal.length) group.push(...await sealOnWorker(toSeal))
-    if (group.length) yield group
   }
 
   const storeGroup = async (group: EncryptedPiece[]): Promise<void> => {
@@ -203,7 +219,10 @@ export async function uploadVersion(
     opts.onProgress?.(done)
   }
 
-  for await (const _ of parallelMap(readAhead(sealedGroups()), opts.groupsInFlight ?? 2, storeGroup)) { /* drained */ }
+  // A group sealed ahead and never stored (the upload failed or stopped) gives its buffers back.
+  // A group whose storing failed keeps them: stand-ins may still be sending from them.
+  const ahead = readAhead(sealedGroups(), (group) => { for (const p of group) p.release() })
+  for await (const _ of parallelMap(ahead, opts.groupsInFlight ?? 2, storeGroup)) { /* drained */ }
 
   const manifest = sealManifest(fileKey, { v: 1, size: source.size, shardSize: SHARD_SIZE, shards: manifestShards })
   return bridge.commit(upload.uploadId, {
