@@ -938,12 +938,14 @@ static void xc_mb_digest (const xc_mb_msg_t *m, uint8_t *out) {
 static const uint8_t xc_mb_zero[64];
 
 static int xc_mb_available (void) {
-  static int cached = -1;
-  if (cached < 0) {
+  static _Atomic int cached = -1; // threads that race here compute the same answer
+  int v = atomic_load(&cached);
+  if (v < 0) {
     __builtin_cpu_init();
-    cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    atomic_store(&cached, v);
   }
-  return cached;
+  return v;
 }
 
 // Hash as many blocks of the n (<= 16) messages as are ready. Each step takes one 64-byte block
@@ -1113,35 +1115,66 @@ static int xc_seal_set (const xc_seal_job_t *jobs, size_t n) {
 
 // Several shards at once (what xc_seal does for one). Arguments: keys (32 bytes per shard), ivs
 // (16 per shard), an array of plaintexts, an array of outputs (each at least as long as its
-// plaintext), salts (16 bytes each, `per` per shard), `per`, digests (32 bytes per message: each
+// plaintext, and either exactly its plaintext, for encryption in place, or apart from every other
+// buffer), salts (16 bytes each, `per` per shard), `per`, digests (32 bytes per message: each
 // shard's hash, then one per salt; written).
+
+#define XC_SEAL_MANY_MAX 256
+
+static int xc_apart (const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
+  return a_len == 0 || b_len == 0 || a + a_len <= b || b + b_len <= a;
+}
+
+// Whether what the call writes (each output, the digests) overlaps nothing else it reads or writes,
+// apart from an output that is exactly its own plaintext.
+static int xc_seal_many_apart (const xc_seal_job_t *jobs, size_t n, const uint8_t *const ro[3], const size_t ro_len[3], const uint8_t *digests, size_t digests_len) {
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *d = jobs[i].dst;
+    size_t dl = jobs[i].len;
+    if (!(d == jobs[i].src || xc_apart(d, dl, jobs[i].src, dl))) return 0;
+    if (!xc_apart(d, dl, digests, digests_len)) return 0;
+    for (int r = 0; r < 3; r++) if (!xc_apart(d, dl, ro[r], ro_len[r])) return 0;
+    for (size_t j = 0; j < n; j++) {
+      if (j == i) continue;
+      if (!xc_apart(d, dl, jobs[j].src, jobs[j].len) || !xc_apart(d, dl, jobs[j].dst, jobs[j].len)) return 0;
+    }
+  }
+  for (size_t j = 0; j < n; j++) if (!xc_apart(digests, digests_len, jobs[j].src, jobs[j].len)) return 0;
+  for (int r = 0; r < 3; r++) if (!xc_apart(digests, digests_len, ro[r], ro_len[r])) return 0;
+  return 1;
+}
+
 NAPI_METHOD(xc_seal_many) {
   NAPI_ARGV(7)
-  NAPI_ARGV_BUFFER(keys, 0)
-  NAPI_ARGV_BUFFER(ivs, 1)
-  NAPI_ARGV_BUFFER(salts, 4)
-  NAPI_ARGV_UINT32(per, 5)
-  NAPI_ARGV_BUFFER(digests, 6)
-  uint32_t n = 0, n_out = 0;
+  uint32_t n = 0, n_out = 0, per = 0;
   if (napi_get_array_length(env, argv[2], &n) != napi_ok || napi_get_array_length(env, argv[3], &n_out) != napi_ok
-      || n != n_out || n == 0 || n > 4096 || per > XC_SEAL_SALTS || keys_len != 32 * (size_t) n || ivs_len != 16 * (size_t) n
-      || salts_len != 16 * (size_t) per * n || digests_len < 32 * (size_t) (per + 1) * n) {
+      || napi_get_value_uint32(env, argv[5], &per) != napi_ok || n != n_out || n == 0 || n > XC_SEAL_MANY_MAX || per > XC_SEAL_SALTS) {
     napi_throw_error(env, NULL, "xc_seal_many: wrong arguments");
     return NULL;
   }
-  xc_seal_job_t *jobs = calloc(n, sizeof(xc_seal_job_t));
-  if (jobs == NULL) {
-    napi_throw_error(env, NULL, "xc_seal_many: out of memory");
+  // The arrays' elements first: reading an element can run JavaScript (a getter), which could
+  // detach a buffer whose memory was already taken. Buffer info runs none.
+  napi_value elements[2 * XC_SEAL_MANY_MAX];
+  for (uint32_t s = 0; s < n; s++) {
+    if (napi_get_element(env, argv[2], s, &elements[2 * s]) != napi_ok || napi_get_element(env, argv[3], s, &elements[2 * s + 1]) != napi_ok) {
+      napi_throw_error(env, NULL, "xc_seal_many: wrong arguments");
+      return NULL;
+    }
+  }
+  void *keys = NULL, *ivs = NULL, *salts = NULL, *digests = NULL;
+  size_t keys_len = 0, ivs_len = 0, salts_len = 0, digests_len = 0;
+  if (napi_get_buffer_info(env, argv[0], &keys, &keys_len) != napi_ok || napi_get_buffer_info(env, argv[1], &ivs, &ivs_len) != napi_ok
+      || napi_get_buffer_info(env, argv[4], &salts, &salts_len) != napi_ok || napi_get_buffer_info(env, argv[6], &digests, &digests_len) != napi_ok
+      || keys_len != 32 * (size_t) n || ivs_len != 16 * (size_t) n || salts_len != 16 * (size_t) per * n || digests_len < 32 * (size_t) (per + 1) * n) {
+    napi_throw_error(env, NULL, "xc_seal_many: wrong arguments");
     return NULL;
   }
+  xc_seal_job_t jobs[XC_SEAL_MANY_MAX];
   for (uint32_t s = 0; s < n; s++) {
-    napi_value src_v, dst_v;
     void *src = NULL, *dst = NULL;
     size_t src_len = 0, dst_len = 0;
-    if (napi_get_element(env, argv[2], s, &src_v) != napi_ok || napi_get_element(env, argv[3], s, &dst_v) != napi_ok
-        || napi_get_buffer_info(env, src_v, &src, &src_len) != napi_ok || napi_get_buffer_info(env, dst_v, &dst, &dst_len) != napi_ok
+    if (napi_get_buffer_info(env, elements[2 * s], &src, &src_len) != napi_ok || napi_get_buffer_info(env, elements[2 * s + 1], &dst, &dst_len) != napi_ok
         || dst_len < src_len || src_len > INT32_MAX) {
-      free(jobs);
       napi_throw_error(env, NULL, "xc_seal_many: wrong arguments");
       return NULL;
     }
@@ -1150,6 +1183,12 @@ NAPI_METHOD(xc_seal_many) {
       .salts = (const uint8_t *) salts + 16 * (size_t) per * s, .digests = (uint8_t *) digests + 32 * (size_t) (per + 1) * s,
       .len = src_len, .nsalts = per,
     };
+  }
+  const uint8_t *ro[3] = { keys, ivs, salts };
+  const size_t ro_len[3] = { keys_len, ivs_len, salts_len };
+  if (!xc_seal_many_apart(jobs, n, ro, ro_len, digests, 32 * (size_t) (per + 1) * n)) {
+    napi_throw_error(env, NULL, "xc_seal_many: overlapping buffers");
+    return NULL;
   }
   // Shards go in sets that fit the lanes; a set too small to be worth it, or a CPU without
   // AVX-512, goes one shard at a time through OpenSSL.
@@ -1165,7 +1204,6 @@ NAPI_METHOD(xc_seal_many) {
       s += 1;
     }
   }
-  free(jobs);
   if (!ok) napi_throw_error(env, NULL, "xc_seal_many: OpenSSL failed");
   return NULL;
 }

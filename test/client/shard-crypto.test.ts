@@ -100,6 +100,22 @@ t.test('seal many refuses arguments that do not fit together', { skip: sealMany 
     ['more salts than a shard may have', () => sealMany!(key, randomBytes(16), [plain], [Buffer.alloc(1000)], randomBytes(16 * 17), 17, Buffer.alloc(32 * 18))],
   ]
   for (const [name, call] of cases) t.throws(call, /xc_seal_many: wrong arguments/, name)
+  t.throws(() => sealMany!(Buffer.alloc(32 * 257), Buffer.alloc(16 * 257), Array(257).fill(plain), Array.from({ length: 257 }, () => Buffer.alloc(1000)), Buffer.alloc(0), 0, Buffer.alloc(32 * 257)), /wrong arguments/, 'more shards than one call takes')
+
+  // What the call writes must not overlap what it reads or writes elsewhere, but for an output
+  // that is exactly its own plaintext (in place).
+  const big = Buffer.alloc(4000)
+  const iv = randomBytes(16)
+  const inPlace = Buffer.from(plain)
+  sealMany!(key, iv, [inPlace], [inPlace], randomBytes(32), 2, Buffer.alloc(96))
+  t.ok(inPlace.equals(encryptShard(key, plain, iv).ciphertext), 'in place is allowed, and encrypts')
+  const overlapping: Array<[string, () => void]> = [
+    ['an output 16 bytes into its own plaintext', () => sealMany!(key, randomBytes(16), [big.subarray(0, 1000)], [big.subarray(16, 1016)], randomBytes(32), 2, Buffer.alloc(96))],
+    ["an output over another shard's plaintext", () => sealMany!(Buffer.concat([key, key]), randomBytes(32), [big.subarray(0, 1000), big.subarray(1000, 2000)], [big.subarray(1000, 2000), Buffer.alloc(1000)], randomBytes(64), 2, Buffer.alloc(192))],
+    ['digests over an output', () => sealMany!(key, randomBytes(16), [plain], [big.subarray(0, 1000)], randomBytes(32), 2, big.subarray(900, 996))],
+    ['an output over the salts', () => sealMany!(key, randomBytes(16), [plain], [big.subarray(0, 1000)], big.subarray(500, 532), 2, Buffer.alloc(96))],
+  ]
+  for (const [name, call] of overlapping) t.throws(call, /xc_seal_many: overlapping buffers/, name)
 })
 
 t.test('verify: a matching shard is decrypted in place, a wrong one left alone', async (t) => {
