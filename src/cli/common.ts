@@ -2,8 +2,8 @@
  * What every CLI shares: exit codes (0 ok, 1 error, 2 usage), error printing with the stable
  * code, reading a secret from an environment variable or stdin, and progress bars on TTYs only.
  */
+import { createRequire } from 'node:module'
 import { createInterface } from 'node:readline'
-import cliProgress from 'cli-progress'
 import { XError, toXError } from '../shared/errors.js'
 
 export const EXIT_OK = 0
@@ -53,6 +53,8 @@ export interface Progress {
 /** A progress bar on stderr when it is a terminal; otherwise a no-op. */
 export function progress(total: number, label: string): Progress {
   if (!process.stderr.isTTY || total <= 0) return { update() {}, stop() {} }
+  // Loaded only for a terminal: every command pays for what it imports at start.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress')
   const bar = new cliProgress.SingleBar({
     stream: process.stderr,
     format: `${label} [{bar}] {percentage}% | {value_mb}/{total_mb} MiB | {speed} MB/s | ETA {eta}s`,

@@ -3,7 +3,6 @@
 import { Command, CommanderError, Option } from 'commander'
 import { stat } from 'node:fs/promises'
 import path from 'node:path'
-import pino from 'pino'
 import { LOG_LEVELS } from '../client/session/config.js'
 import { XCloudClient } from '../client/client.js'
 import { loginAccount, registerAccount } from '../client/session/account.js'
@@ -152,6 +151,7 @@ program.command('mount')
       other = runningDaemon(home())
     }
     if (other) throw new XError('XC_USAGE', `this home is already mounted at ${other.mountpoint} (pid ${other.pid})`)
+    const { default: pino } = await import('pino')
     const logger = pino({ level: program.opts<{ logLevel?: string }>().logLevel ?? config.logLevel, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }))
     const log = (msg: string, err?: unknown): void => {
       if (err === undefined) logger.warn(msg)
