@@ -27,14 +27,14 @@ export async function downloadToFile(bridge: FetchBridge, fileWrapKey: Buffer, i
   let ok = false
   try {
     let done = 0
-    const indices = shards.map((s) => s.index)
+    const pending = shards.map((s) => s.index)
     // Two shards in flight per host holding the file (plus one), never fewer than 6 nor more
     // than 24: each costs a 2 MiB buffer. With one per host, a shard can only go to its own
     // mirrors, so some hosts sat idle while others had two; and a host that finished one
     // waited a round trip for the next. With hosts limited to 16 MB/s, 8 hosts delivered
     // 85-99 MB/s with one per host and 94-116 with two.
     const concurrency = opts.concurrency ?? Math.min(24, Math.max(6, 2 * (await fetcher.hostCount()) + 1))
-    for await (const _ of parallelMap(indices, concurrency, async (index) => {
+    for await (const _ of parallelMap(soonestFirst(fetcher, pending, concurrency), concurrency, async (index) => {
       const plain = await fetcher.fetch(index)
       // Into an aligned buffer, so the write can skip the page cache (see shared/direct-io.ts).
       const aligned = await writer.acquire(plain.length)
@@ -56,4 +56,23 @@ export async function downloadToFile(bridge: FetchBridge, fileWrapKey: Buffer, i
   }
   await rename(part, dest)
   return { bytes: info.size }
+}
+
+/**
+ * The shards in the order to start them: each time a slot frees (parallelMap pulls then), the one
+ * among the next `lookahead` whose best mirror is expected to deliver soonest, the earliest on a
+ * tie. In file order, a host whose requests had both finished could wait several starts for a
+ * shard it holds while the next ones went to busy hosts; with hosts limited to 16 MB/s, 8 hosts
+ * delivered 94–119 MB/s. The file is written by offset, so the order is free.
+ */
+export function* soonestFirst(fetcher: Pick<ShardFetcher, 'startCost'>, pending: number[], lookahead: number): Generator<number> {
+  while (pending.length > 0) {
+    let at = 0
+    let best = fetcher.startCost(pending[0]!) ?? Infinity
+    for (let i = 1; i < Math.min(lookahead, pending.length); i++) {
+      const cost = fetcher.startCost(pending[i]!)
+      if (cost !== undefined && cost < best * 0.9) { at = i; best = cost }
+    }
+    yield pending.splice(at, 1)[0]!
+  }
 }

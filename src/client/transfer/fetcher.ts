@@ -54,6 +54,8 @@ export class ShardFetcher {
   readonly info: ContentInfo
   readonly fileKey: Buffer
   private readonly windows = new Map<number, Promise<Window>>()
+  /** The windows that have arrived, for startCost's synchronous look. */
+  private readonly loaded = new Map<number, Window>()
   private readonly windowSize: number
   readonly scores: HostScores
 
@@ -87,7 +89,9 @@ export class ShardFetcher {
       const res = await this.bridge.tokens(this.info.versionId, start, count)
       const shards = new Map<number, ShardMirrors>()
       for (const s of res.shards) shards.set(s.index, s)
-      return { fetchedAt: Date.now(), shards, hosts: res.hosts }
+      const w = { fetchedAt: Date.now(), shards, hosts: res.hosts }
+      this.loaded.set(start, w)
+      return w
     })()
     this.windows.set(start, p)
     p.catch(() => { if (this.windows.get(start) === p) this.windows.delete(start) })
@@ -108,6 +112,19 @@ export class ShardFetcher {
       throw new XError('XC_MANIFEST_INVALID', `bridge's shard ${index} disagrees with the authenticated manifest`)
     }
     return { entry, hosts: w.hosts }
+  }
+
+  /**
+   * How soon shard `index` could be had, in ms: the best of its mirrors' expected times (a busy
+   * mirror looks slower). Undefined while its window of tokens has not arrived.
+   */
+  startCost(index: number): number | undefined {
+    const w = this.loaded.get(this.span(index).start)
+    const entry = w?.shards.get(index)
+    if (!w || !entry) return undefined
+    let best = Infinity
+    for (const m of entry.mirrors) if (w.hosts[m.hostId]) best = Math.min(best, expectedMs(this.scores.get(m.hostId), entry.size))
+    return best
   }
 
   /** How many hosts hold the first window of shards (0 for an empty file). */
