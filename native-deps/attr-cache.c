@@ -782,6 +782,37 @@ NAPI_METHOD(xc_hash_ctr) {
 
 #define XC_SEAL_SALTS 16
 
+// One shard: key and IV, plaintext and where its ciphertext goes, its salts and digests.
+typedef struct {
+  const uint8_t *key, *iv, *src, *salts;
+  uint8_t *dst, *digests;
+  size_t len, nsalts;
+} xc_seal_job_t;
+
+static int xc_seal_one (const xc_seal_job_t *j) {
+  EVP_MD_CTX *md[XC_SEAL_SALTS + 1] = { 0 };
+  EVP_CIPHER_CTX *cipher = EVP_CIPHER_CTX_new();
+  int ok = cipher != NULL && EVP_EncryptInit_ex(cipher, EVP_aes_256_ctr(), NULL, j->key, j->iv) == 1;
+  for (size_t i = 0; ok && i <= j->nsalts; i++) {
+    md[i] = EVP_MD_CTX_new();
+    ok = md[i] != NULL && EVP_DigestInit_ex(md[i], EVP_sha256(), NULL) == 1
+      && (i == 0 || EVP_DigestUpdate(md[i], j->salts + 16 * (i - 1), 16) == 1);
+  }
+  for (size_t off = 0; ok && off < j->len; off += XC_CRYPTO_PIECE) {
+    size_t n = j->len - off < XC_CRYPTO_PIECE ? j->len - off : XC_CRYPTO_PIECE;
+    int out_len = 0;
+    ok = EVP_EncryptUpdate(cipher, j->dst + off, &out_len, j->src + off, (int) n) == 1 && (size_t) out_len == n;
+    for (size_t i = 0; ok && i <= j->nsalts; i++) ok = EVP_DigestUpdate(md[i], j->dst + off, n) == 1;
+  }
+  for (size_t i = 0; ok && i <= j->nsalts; i++) {
+    unsigned int digest_out = 0;
+    ok = EVP_DigestFinal_ex(md[i], j->digests + 32 * i, &digest_out) == 1 && digest_out == 32;
+  }
+  for (size_t i = 0; i <= j->nsalts; i++) EVP_MD_CTX_free(md[i]);
+  EVP_CIPHER_CTX_free(cipher);
+  return ok;
+}
+
 NAPI_METHOD(xc_seal) {
   NAPI_ARGV(6)
   NAPI_ARGV_BUFFER(key, 0)
@@ -796,29 +827,11 @@ NAPI_METHOD(xc_seal) {
     napi_throw_error(env, NULL, "xc_seal: wrong argument sizes");
     return NULL;
   }
-  EVP_MD_CTX *md[XC_SEAL_SALTS + 1] = { 0 };
-  EVP_CIPHER_CTX *cipher = EVP_CIPHER_CTX_new();
-  int ok = cipher != NULL
-    && EVP_EncryptInit_ex(cipher, EVP_aes_256_ctr(), NULL, (const unsigned char *) key, (const unsigned char *) iv) == 1;
-  for (size_t i = 0; ok && i <= nsalts; i++) {
-    md[i] = EVP_MD_CTX_new();
-    ok = md[i] != NULL && EVP_DigestInit_ex(md[i], EVP_sha256(), NULL) == 1
-      && (i == 0 || EVP_DigestUpdate(md[i], (const char *) salts + 16 * (i - 1), 16) == 1);
-  }
-  for (size_t off = 0; ok && off < src_len; off += XC_CRYPTO_PIECE) {
-    size_t n = src_len - off < XC_CRYPTO_PIECE ? src_len - off : XC_CRYPTO_PIECE;
-    int out_len = 0;
-    ok = EVP_EncryptUpdate(cipher, (unsigned char *) dst + off, &out_len, (const unsigned char *) src + off, (int) n) == 1
-      && (size_t) out_len == n;
-    for (size_t i = 0; ok && i <= nsalts; i++) ok = EVP_DigestUpdate(md[i], (const char *) dst + off, n) == 1;
-  }
-  for (size_t i = 0; ok && i <= nsalts; i++) {
-    unsigned int digest_out = 0;
-    ok = EVP_DigestFinal_ex(md[i], (unsigned char *) digests + 32 * i, &digest_out) == 1 && digest_out == 32;
-  }
-  for (size_t i = 0; i <= nsalts; i++) EVP_MD_CTX_free(md[i]);
-  EVP_CIPHER_CTX_free(cipher);
-  if (!ok) napi_throw_error(env, NULL, "xc_seal: OpenSSL failed");
+  xc_seal_job_t job = {
+    .key = (const uint8_t *) key, .iv = (const uint8_t *) iv, .src = (const uint8_t *) src, .salts = (const uint8_t *) salts,
+    .dst = (uint8_t *) dst, .digests = (uint8_t *) digests, .len = src_len, .nsalts = nsalts,
+  };
+  if (!xc_seal_one(&job)) napi_throw_error(env, NULL, "xc_seal: OpenSSL failed");
   return NULL;
 }
 
@@ -1029,38 +1042,6 @@ NAPI_METHOD(xc_seal_lanes) {
   napi_value out;
   napi_create_uint32(env, xc_mb_available() ? XC_MB_LANES : 1, &out);
   return out;
-}
-
-// One shard of a batch: key and IV, plaintext and where its ciphertext goes, and its salts.
-typedef struct {
-  const uint8_t *key, *iv, *src, *salts;
-  uint8_t *dst, *digests;
-  size_t len, nsalts;
-} xc_seal_job_t;
-
-// Seal one shard with OpenSSL: what xc_seal does.
-static int xc_seal_one (const xc_seal_job_t *j) {
-  EVP_MD_CTX *md[XC_SEAL_SALTS + 1] = { 0 };
-  EVP_CIPHER_CTX *cipher = EVP_CIPHER_CTX_new();
-  int ok = cipher != NULL && EVP_EncryptInit_ex(cipher, EVP_aes_256_ctr(), NULL, j->key, j->iv) == 1;
-  for (size_t i = 0; ok && i <= j->nsalts; i++) {
-    md[i] = EVP_MD_CTX_new();
-    ok = md[i] != NULL && EVP_DigestInit_ex(md[i], EVP_sha256(), NULL) == 1
-      && (i == 0 || EVP_DigestUpdate(md[i], j->salts + 16 * (i - 1), 16) == 1);
-  }
-  for (size_t off = 0; ok && off < j->len; off += XC_CRYPTO_PIECE) {
-    size_t n = j->len - off < XC_CRYPTO_PIECE ? j->len - off : XC_CRYPTO_PIECE;
-    int out_len = 0;
-    ok = EVP_EncryptUpdate(cipher, j->dst + off, &out_len, j->src + off, (int) n) == 1 && (size_t) out_len == n;
-    for (size_t i = 0; ok && i <= j->nsalts; i++) ok = EVP_DigestUpdate(md[i], j->dst + off, n) == 1;
-  }
-  for (size_t i = 0; ok && i <= j->nsalts; i++) {
-    unsigned int digest_out = 0;
-    ok = EVP_DigestFinal_ex(md[i], j->digests + 32 * i, &digest_out) == 1 && digest_out == 32;
-  }
-  for (size_t i = 0; i <= j->nsalts; i++) EVP_MD_CTX_free(md[i]);
-  EVP_CIPHER_CTX_free(cipher);
-  return ok;
 }
 
 // Seal jobs[0..n) whose messages fit in the sixteen lanes: each round encrypts the next 64 KiB of

@@ -7,9 +7,9 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { XError } from '../../shared/errors.js'
-import type { SealManyRequest, SealManyResponse, SealRequest, SealResponse, VerifyDecryptRequest, VerifyDecryptResponse, WorkerReady } from './crypto-worker.js'
+import type { SealRequest, SealResponse, VerifyDecryptRequest, VerifyDecryptResponse, WorkerReady } from './crypto-worker.js'
 
-type Response = VerifyDecryptResponse | SealResponse | SealManyResponse
+type Response = VerifyDecryptResponse | SealResponse
 
 interface Pending {
   settle(m: Response): void
@@ -145,26 +145,12 @@ export class CryptoPool {
    * salt. Both buffers must be transferable(); they come back in the result.
    */
   seal(key: Buffer, iv: Buffer, plain: Buffer, out: Buffer, salts: Buffer[]): Promise<Sealed> {
-    if (!transferable(plain) || !transferable(out) || out.buffer.byteLength < plain.length) {
-      throw new XError('XC_INTERNAL', 'crypto pool takes buffers that start their own ArrayBuffer')
-    }
-    const length = plain.length
-    const msg: SealRequest = { op: 'seal', id: this.nextId++, key, iv, buf: plain.buffer as ArrayBuffer, out: out.buffer as ArrayBuffer, length, salts }
-    return new Promise((resolve, reject) => {
-      this.send(msg, {
-        reject,
-        settle: (m) => {
-          const r = m as SealResponse
-          if (r.error || r.hash === undefined || r.digests === undefined) reject(new XError('XC_INTERNAL', `shard encryption failed: ${r.error ?? 'no result'}`))
-          else resolve({ plain: Buffer.from(r.buf, 0, length), ciphertext: Buffer.from(r.out, 0, length), hash: r.hash, digests: r.digests })
-        },
-      })
-    })
+    return this.sealMany([{ key, iv, plain, out, salts }]).then((r) => r[0]!)
   }
 
   /**
-   * seal() for several shards in one job: the worker hashes their ciphertexts and challenges side
-   * by side (sealBatchSize() shards fill the lanes). Every shard must have as many salts. A
+   * Several shards sealed in one job: the worker hashes their ciphertexts and challenges side by
+   * side (sealBatchSize() shards fill the lanes). Every shard must have as many salts. A
    * shard's `out` may be its `plain` (encrypted in place). Results in the order of `shards`.
    */
   sealMany(shards: readonly { key: Buffer; iv: Buffer; plain: Buffer; out: Buffer; salts: Buffer[] }[]): Promise<Sealed[]> {
@@ -181,8 +167,8 @@ export class CryptoPool {
     }
     // Lengths now: sending detaches the caller's buffers.
     const lengths = shards.map((s) => s.plain.length)
-    const msg: SealManyRequest = {
-      op: 'sealMany',
+    const msg: SealRequest = {
+      op: 'seal',
       id: this.nextId++,
       shards: shards.map((s) => ({ key: s.key, iv: s.iv, buf: s.plain.buffer as ArrayBuffer, out: s.out.buffer as ArrayBuffer, length: s.plain.length, salts: s.salts })),
     }
@@ -190,7 +176,7 @@ export class CryptoPool {
       this.send(msg, {
         reject,
         settle: (m) => {
-          const r = m as SealManyResponse
+          const r = m as SealResponse
           if (r.error || r.shards.length !== lengths.length || r.shards.some((s) => s.hash === undefined || s.digests === undefined)) {
             reject(new XError('XC_INTERNAL', `shard encryption failed: ${r.error ?? 'no result'}`))
             return
@@ -201,7 +187,7 @@ export class CryptoPool {
     })
   }
 
-  private send(msg: VerifyDecryptRequest | SealRequest | SealManyRequest, pending: Pending): void {
+  private send(msg: VerifyDecryptRequest | SealRequest, pending: Pending): void {
     const i = this.turn++ % this.slots.length
     if (this.slots[i]!.lost) this.slots[i] = this.spawn()
     const slot = this.slots[i]!
@@ -209,7 +195,7 @@ export class CryptoPool {
     slot.jobs.add(msg.id)
     slot.worker.ref()
     try {
-      slot.worker.postMessage(msg, msg.op === 'seal' ? [msg.buf, msg.out] : msg.op === 'sealMany' ? [...new Set(msg.shards.flatMap((s) => [s.buf, s.out]))] : [msg.buf])
+      slot.worker.postMessage(msg, msg.op === 'seal' ? [...new Set(msg.shards.flatMap((s) => [s.buf, s.out]))] : [msg.buf])
     } catch (err) {
       // Nothing was sent: forget the job (the caller's promise rejects with this error).
       this.pending.delete(msg.id)

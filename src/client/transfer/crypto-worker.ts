@@ -15,11 +15,10 @@ import { verifyDecryptInPlace } from './native-crypto.js'
 import { sealJs, verifyDecryptJs } from './shard-crypto-js.js'
 
 /**
- * Encryption, then the hash and challenges of each 64 KiB piece while it is in the cache; for
- * several shards at once, their hashes and challenges side by side (sixteen-lane SHA-256).
+ * Encryption, then the hash and challenges of each 64 KiB piece while it is in the cache; several
+ * shards' hashes and challenges side by side (sixteen-lane SHA-256), else one shard at a time.
  */
-const sealNative = binding()?.xc_seal ?? null
-const sealManyNative = binding()?.xc_seal_many ?? null
+const sealNative = binding()?.xc_seal_many ?? null
 
 export interface VerifyDecryptRequest {
   op: 'verify'
@@ -39,41 +38,38 @@ export interface VerifyDecryptResponse {
   error?: string
 }
 
-export interface SealRequest {
-  op: 'seal'
-  id: number
+/** One shard to seal. */
+export interface ShardToSeal {
   key: Uint8Array
   iv: Uint8Array
   /** The plaintext, `length` bytes at its start. */
   buf: ArrayBuffer
-  /** Where the ciphertext goes, at least `length` bytes. */
+  /** Where the ciphertext goes, at least `length` bytes; may be `buf` (encrypted in place). */
   out: ArrayBuffer
   length: number
   /** One challenge per salt: SHA-256(salt ‖ ciphertext). */
   salts: Uint8Array[]
 }
 
-export interface SealResponse {
+/** Shards sealed in one job, so that their hashes can run side by side. */
+export interface SealRequest {
+  op: 'seal'
   id: number
+  shards: ShardToSeal[]
+}
+
+export interface SealedShard {
   buf: ArrayBuffer
   out: ArrayBuffer
   /** Hex SHA-256 of the ciphertext, and of each salt ‖ ciphertext. */
   hash?: string
   digests?: string[]
-  error?: string
 }
 
-/** Several shards sealed in one job, so that their hashes can run side by side. */
-export interface SealManyRequest {
-  op: 'sealMany'
-  id: number
-  shards: Omit<SealRequest, 'op' | 'id'>[]
-}
-
-export interface SealManyResponse {
+export interface SealResponse {
   id: number
   /** The shards' buffers, in order, and (unless `error`) their results. */
-  shards: Omit<SealResponse, 'id'>[]
+  shards: SealedShard[]
   error?: string
 }
 
@@ -87,9 +83,8 @@ const collect = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) 
 const COLLECT_EVERY = 16 * 1024 * 1024
 let sinceCollect = 0
 
-parentPort?.on('message', (m: VerifyDecryptRequest | SealRequest | SealManyRequest) => {
+parentPort?.on('message', (m: VerifyDecryptRequest | SealRequest) => {
   if (m.op === 'seal') seal(m)
-  else if (m.op === 'sealMany') sealMany(m)
   else verifyDecrypt(m)
 })
 
@@ -100,39 +95,18 @@ export interface WorkerReady {
 parentPort?.postMessage({ ready: true } satisfies WorkerReady)
 
 function seal(m: SealRequest): void {
-  const reply = (r: { hash: string; digests: string[] } | { error: string }): void => {
-    parentPort!.postMessage({ id: m.id, buf: m.buf, out: m.out, ...r } satisfies SealResponse, [m.buf, m.out])
-  }
-  try {
-    const plain = Buffer.from(m.buf, 0, m.length)
-    const ciphertext = Buffer.from(m.out, 0, m.length)
-    if (sealNative) {
-      reply(sealOne(m, plain, ciphertext))
-      return
-    }
-    reply(sealJs(m.key, m.iv, plain, ciphertext, m.salts))
-    noteGarbage(m.length)
-  } catch (err) {
-    reply({ error: (err as Error).message })
-  }
-}
-
-function sealMany(m: SealManyRequest): void {
   // A shard encrypted in place arrives with `buf` and `out` the same buffer; it goes back once.
   const buffers = [...new Set(m.shards.flatMap((s) => [s.buf, s.out]))]
   const back = m.shards.map((s) => ({ buf: s.buf, out: s.out }))
-  const fail = (error: string): void => {
-    parentPort!.postMessage({ id: m.id, shards: back, error } satisfies SealManyResponse, buffers)
-  }
   try {
     const plains = m.shards.map((s) => Buffer.from(s.buf, 0, s.length))
     const outs = m.shards.map((s) => Buffer.from(s.out, 0, s.length))
     const per = m.shards[0]?.salts.length ?? 0
     let results: { hash: string; digests: string[] }[]
-    if (sealManyNative && m.shards.length > 0 && m.shards.every((s) => s.salts.length === per)) {
+    if (sealNative && m.shards.length > 0 && m.shards.every((s) => s.salts.length === per)) {
       const n = m.shards.length
       const digests = Buffer.alloc(32 * (per + 1) * n)
-      sealManyNative(
+      sealNative(
         Buffer.concat(m.shards.map((s) => s.key)),
         Buffer.concat(m.shards.map((s) => s.iv)),
         plains, outs,
@@ -142,20 +116,13 @@ function sealMany(m: SealManyRequest): void {
       const hex = (i: number): string => digests.toString('hex', 32 * i, 32 * (i + 1))
       results = m.shards.map((_, s) => ({ hash: hex((per + 1) * s), digests: Array.from({ length: per }, (_, i) => hex((per + 1) * s + i + 1)) }))
     } else {
-      results = m.shards.map((s, i) => sealNative ? sealOne(s, plains[i]!, outs[i]!) : sealJs(s.key, s.iv, plains[i]!, outs[i]!, s.salts))
-      if (!sealNative) noteGarbage(m.shards.reduce((a, s) => a + s.length, 0))
+      results = m.shards.map((s, i) => sealJs(s.key, s.iv, plains[i]!, outs[i]!, s.salts))
+      noteGarbage(m.shards.reduce((a, s) => a + s.length, 0))
     }
-    parentPort!.postMessage({ id: m.id, shards: back.map((b, i) => ({ ...b, ...results[i]! })) } satisfies SealManyResponse, buffers)
+    parentPort!.postMessage({ id: m.id, shards: back.map((b, i) => ({ ...b, ...results[i]! })) } satisfies SealResponse, buffers)
   } catch (err) {
-    fail((err as Error).message)
+    parentPort!.postMessage({ id: m.id, shards: back, error: (err as Error).message } satisfies SealResponse, buffers)
   }
-}
-
-function sealOne(s: Omit<SealRequest, 'op' | 'id'>, plain: Buffer, ciphertext: Buffer): { hash: string; digests: string[] } {
-  const digests = Buffer.alloc(32 * (s.salts.length + 1))
-  sealNative!(s.key, s.iv, plain, ciphertext, Buffer.concat(s.salts), digests)
-  const hex = (i: number): string => digests.toString('hex', 32 * i, 32 * (i + 1))
-  return { hash: hex(0), digests: s.salts.map((_, i) => hex(i + 1)) }
 }
 
 function noteGarbage(bytes: number): void {

@@ -1,6 +1,6 @@
 /**
  * The crypto worker's shard crypto in Node's own crypto, for when the addon's one-pass functions
- * (`xc_seal`, `xc_hash_ctr`) are not there: fuse-native's prebuilt addon, no compiler at install.
+ * (`xc_seal_many`, `xc_hash_ctr`) are not there: fuse-native's prebuilt addon, no compiler at install.
  * Same results, bit for bit: tests hold both to the inline functions of shared/crypto.
  */
 import { createCipheriv, createDecipheriv, createHash } from 'node:crypto'

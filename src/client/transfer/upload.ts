@@ -114,11 +114,6 @@ export async function uploadVersion(
     const pairs = salts.map((salt, i) => ({ salt: salt.toString('base64url'), digest: sealed.digests[i]! }))
     return { index, size, iv: sealed.iv, hash: sealed.hash, ciphertext: sealed.ciphertext, challenges: { hash: sealed.hash, pairs }, release }
   }
-  const sealHere = (plain: Buffer, out: Buffer, salts: Buffer[]): Sealed => {
-    const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, out)
-    source.release?.(plain)
-    return { iv, ciphertext, hash, digests: salts.map((salt) => challengeDigest(salt.toString('base64url'), ciphertext)) }
-  }
   const readShard = async (index: number, length: number): Promise<Buffer> => {
     const plain = await source.read(index, length)
     if (plain.length !== length) throw new XError('XC_LOCAL_IO', `short read of shard ${index}: file changed while uploading`)
@@ -131,7 +126,10 @@ export async function uploadVersion(
     // make many small uploads in flight hold megabytes for bytes.
     const pooled = length >= POOLED_MIN
     const out = pooled ? shardBuffers.acquire(length) : Buffer.allocUnsafe(length)
-    return piece(index, length, salts, sealHere(plain, out, salts), pooled ? () => shardBuffers.release(out) : () => {})
+    const { iv, ciphertext, hash } = encryptShard(fileKey, plain, undefined, out)
+    source.release?.(plain)
+    const digests = salts.map((salt) => challengeDigest(salt.toString('base64url'), ciphertext))
+    return piece(index, length, salts, { iv, ciphertext, hash, digests }, pooled ? () => shardBuffers.release(out) : () => {})
   }
 
   /**
@@ -163,6 +161,15 @@ export async function uploadVersion(
   async function* sealedGroups(): AsyncGenerator<EncryptedPiece[]> {
     let group: EncryptedPiece[] = []
     let toSeal: ToSeal[] = []
+    /** The group so far, with what waits to be sealed sealed; a new group starts. */
+    const complete = async (): Promise<EncryptedPiece[]> => {
+      const sealing = toSeal
+      toSeal = []
+      if (sealing.length) group.push(...await sealOnWorker(sealing))
+      const full = group
+      group = []
+      return full
+    }
     try {
       for (let index = 0; index < count; index++) {
         const length = shardLength(index, source.size)
@@ -179,20 +186,9 @@ export async function uploadVersion(
         const salts = Array.from({ length: challenges }, () => randomBytes(16))
         if (length >= POOLED_MIN && transferable(plain)) toSeal.push({ index, length, plain, salts })
         else group.push(sealedHere(index, length, plain, salts))
-        if (group.length + toSeal.length >= groupSize) {
-          const sealing = toSeal
-          toSeal = []
-          if (sealing.length) group.push(...await sealOnWorker(sealing))
-          const full = group
-          group = []
-          yield full
-        }
+        if (group.length + toSeal.length >= groupSize) yield await complete()
       }
-      const sealing = toSeal
-      toSeal = []
-      if (sealing.length) group.push(...await sealOnWorker(sealing))
-      const last = group
-      group = []
+      const last = await complete()
       if (last.length) yield last
     } finally {
       // Shards read or sealed but never handed on: the upload failed or stopped early.

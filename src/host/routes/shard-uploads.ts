@@ -15,6 +15,7 @@
  * route. Anything that is not such a PUT, or a head that cannot be parsed, is answered with
  * XC_BAD_REQUEST and the connection closes: the client asked for this protocol.
  */
+import { STATUS_CODES } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Server as TlsServer, TLSSocket } from 'node:tls'
 import { XError, xerr } from '../../shared/errors.js'
@@ -49,11 +50,6 @@ const THROTTLE_SLACK_MS = 25
 
 const PATH_RE = /^\/shards\/([^/?#]*)$/
 const CRLF2 = Buffer.from('\r\n\r\n')
-const REASONS: Record<number, string> = {
-  200: 'OK', 201: 'Created', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 411: 'Length Required',
-  413: 'Content Too Large', 422: 'Unprocessable Content', 500: 'Internal Server Error', 503: 'Service Unavailable', 504: 'Gateway Timeout',
-  507: 'Insufficient Storage',
-}
 
 type State = 'head' | 'body' | 'discard' | 'busy' | 'closed'
 
@@ -437,7 +433,7 @@ class UploadConnection {
     this.deadline = undefined
     const json = JSON.stringify(body)
     const close = !this.keepAlive || this.closeAfter
-    const reason = REASONS[status] ?? 'Error'
+    const reason = STATUS_CODES[status] ?? 'Error'
     this.socket.write(
       `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(json)}\r\n` +
         `${close ? 'connection: close\r\n' : ''}\r\n${json}`,
