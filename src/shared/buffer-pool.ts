@@ -7,12 +7,16 @@
 export class BufferPool {
   private readonly free: Buffer[] = []
 
-  constructor(readonly bufferSize: number, private readonly maxFree = 32) {}
+  /**
+   * `shared`: pooled buffers are SharedArrayBuffer memory, which threads can share without moving
+   * it (the client's crypto workers: crypto-pool.ts). Such memory starts zeroed.
+   */
+  constructor(readonly bufferSize: number, private readonly maxFree = 32, private readonly shared = false) {}
 
   /** A buffer of exactly `length` bytes (a view of a pooled one when length fits). */
   acquire(length: number): Buffer {
     if (length > this.bufferSize) return Buffer.allocUnsafeSlow(length)
-    const buf = this.free.pop() ?? Buffer.allocUnsafeSlow(this.bufferSize)
+    const buf = this.free.pop() ?? (this.shared ? Buffer.from(new SharedArrayBuffer(this.bufferSize)) : Buffer.allocUnsafeSlow(this.bufferSize))
     return buf.subarray(0, length)
   }
 

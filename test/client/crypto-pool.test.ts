@@ -158,3 +158,66 @@ t.test('small buffers cut from Node\'s shared pool are never moved to a worker',
   t.equal(transferable(Buffer.allocUnsafeSlow(2 * MiB).subarray(0, MiB)), true, 'a pooled shard buffer cut to a shorter shard')
   t.equal(transferable(Buffer.allocUnsafeSlow(2 * MiB).subarray(1)), false, 'a view that does not start its memory')
 })
+
+t.test('shared buffers are worked on where they are, by each worker, job after job', async (t) => {
+  const { CryptoPool, movable } = await import('../../src/client/transfer/crypto-pool.js')
+  const pool = new CryptoPool(2)
+  const key = generateFileKey()
+  const bufs = [0, 1, 2].map(() => Buffer.from(new SharedArrayBuffer(2 * MiB)))
+  t.ok(bufs.every(movable), 'shared memory from its start is taken')
+  t.equal(movable(bufs[0]!.subarray(1)), false, 'a view that does not start it is not')
+  let right = 0
+  for (let round = 0; round < 8; round++) {
+    const jobs = bufs.map(async (buf, i) => {
+      const plain = randomBytes(2 * MiB - round * 1000 - i)
+      const { iv, ciphertext, hash } = encryptShard(key, plain)
+      const view = buf.subarray(0, ciphertext.length)
+      ciphertext.copy(view)
+      const r = await pool.verifyDecrypt(key, iv, hash, view)
+      if (r.ok && r.data.buffer === buf.buffer && r.data.equals(plain) && view.length === plain.length) right++
+    })
+    await Promise.all(jobs)
+  }
+  t.equal(right, 24, 'every shard verified and decrypted in the caller\'s own memory, which stays usable')
+  t.equal(pool.sharedHeld(), 6, 'each worker was sent each buffer once')
+
+  const plains = [randomBytes(2 * MiB), randomBytes(300_001)]
+  const inPlace = Buffer.from(new SharedArrayBuffer(2 * MiB)).subarray(0, plains[0]!.length)
+  plains[0]!.copy(inPlace)
+  const ivs = [randomBytes(16), randomBytes(16)]
+  const sealed = await pool.sealMany([
+    { key, iv: ivs[0]!, plain: inPlace, out: inPlace, salts: [randomBytes(16)] },
+    { key, iv: ivs[1]!, plain: whole(plains[1]!), out: bufs[0]!, salts: [randomBytes(16)] },
+  ])
+  sealed.forEach((r, i) => t.equal(r.ciphertext.toString('hex'), encryptShard(key, plains[i]!, ivs[i]).ciphertext.toString('hex'), `sealed shard ${i}, shared and moved buffers in one job`))
+  t.equal(sealed[0]!.ciphertext.buffer, inPlace.buffer, 'in place, in shared memory')
+  t.equal(sealed[1]!.ciphertext.buffer, bufs[0]!.buffer, 'into a shared output')
+})
+
+t.test('a shared buffer the main thread drops, the workers drop too', async (t) => {
+  const { CryptoPool } = await import('../../src/client/transfer/crypto-pool.js')
+  const { setFlagsFromString } = await import('node:v8')
+  const { runInNewContext } = await import('node:vm')
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const pool = new CryptoPool(1)
+  const key = generateFileKey()
+  await (async () => {
+    for (let i = 0; i < 4; i++) {
+      const { iv, ciphertext, hash } = encryptShard(key, randomBytes(MiB))
+      const buf = Buffer.from(new SharedArrayBuffer(MiB))
+      ciphertext.copy(buf)
+      t.equal((await pool.verifyDecrypt(key, iv, hash, buf)).ok, true)
+    }
+  })()
+  t.equal(pool.sharedHeld(), 4)
+  for (let i = 0; i < 50 && pool.sharedHeld() > 0; i++) {
+    gc()
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  t.equal(pool.sharedHeld(), 0, 'all let go once collected here')
+  const { iv, ciphertext, hash } = encryptShard(key, randomBytes(MiB))
+  const buf = Buffer.from(new SharedArrayBuffer(MiB))
+  ciphertext.copy(buf)
+  t.equal((await pool.verifyDecrypt(key, iv, hash, buf)).ok, true, 'and the worker goes on')
+})

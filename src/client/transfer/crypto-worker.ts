@@ -1,8 +1,10 @@
 /**
  * Worker side of the shard crypto pool. Downloads: verify a shard's SHA-256, then decrypt it
  * (with the addon's one-pass hash and decryption when it is there, else Node's crypto). Uploads:
- * encrypt a shard, hash the ciphertext and compute its proof-of-availability challenges. Buffers
- * arrive and leave as transferred ArrayBuffers (no copies). Several shards sealed in one job hash
+ * encrypt a shard, hash the ciphertext and compute its proof-of-availability challenges. No byte
+ * is copied between the threads: the client's pooled shard buffers are shared memory, sent to
+ * this thread once and named by number afterwards; any other buffer is transferred there and
+ * back (BufferRef). Several shards sealed in one job hash
  * side by side, which on a CPU with AVX-512 takes about half the time of one after another. Runs
  * off the main thread so that a transfer uses the second core for hashing and AES while the main
  * thread handles TLS and HTTP.
@@ -20,6 +22,15 @@ import { sealJs, verifyDecryptJs } from './shard-crypto-js.js'
  */
 const sealNative = binding()?.xc_seal_many ?? null
 
+/**
+ * A buffer a job works on: memory moved here (transferred, and moved back with the answer), or
+ * shared memory that both threads keep, by its number. A new SharedArrayBuffer object for every
+ * job would make V8 count its size as new external memory each time, as a transfer does (see
+ * CryptoPool), so the memory comes along once, with the first job that names it, and stays here
+ * until a `forget` message.
+ */
+export type BufferRef = { moved: ArrayBuffer } | { shared: number; memory?: SharedArrayBuffer }
+
 export interface VerifyDecryptRequest {
   op: 'verify'
   id: number
@@ -27,15 +38,22 @@ export interface VerifyDecryptRequest {
   iv: Uint8Array
   hash: string
   /** The ciphertext, `length` bytes at its start; decrypted in place when it matches `hash`. */
-  buf: ArrayBuffer
+  buf: BufferRef
   length: number
 }
 
 export interface VerifyDecryptResponse {
   id: number
   ok: boolean
-  buf: ArrayBuffer
+  /** The buffer, when it was moved here. */
+  buf?: ArrayBuffer
   error?: string
+}
+
+/** Shared buffers the main thread no longer has: let them go here too. */
+export interface ForgetRequest {
+  op: 'forget'
+  shared: number[]
 }
 
 /** One shard to seal. */
@@ -43,9 +61,9 @@ export interface ShardToSeal {
   key: Uint8Array
   iv: Uint8Array
   /** The plaintext, `length` bytes at its start. */
-  buf: ArrayBuffer
+  buf: BufferRef
   /** Where the ciphertext goes, at least `length` bytes; may be `buf` (encrypted in place). */
-  out: ArrayBuffer
+  out: BufferRef
   length: number
   /** One challenge per salt: SHA-256(salt ‖ ciphertext). */
   salts: Uint8Array[]
@@ -59,8 +77,9 @@ export interface SealRequest {
 }
 
 export interface SealedShard {
-  buf: ArrayBuffer
-  out: ArrayBuffer
+  /** The buffers, when they were moved here. */
+  buf?: ArrayBuffer
+  out?: ArrayBuffer
   /** Hex SHA-256 of the ciphertext, and of each salt ‖ ciphertext. */
   hash?: string
   digests?: string[]
@@ -83,9 +102,25 @@ const collect = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) 
 const COLLECT_EVERY = 16 * 1024 * 1024
 let sinceCollect = 0
 
-parentPort?.on('message', (m: VerifyDecryptRequest | SealRequest) => {
+/** Shared buffers by number (BufferRef). */
+const sharedMemory = new Map<number, SharedArrayBuffer>()
+
+/** The memory `ref` names, and the list of buffers to move back with the answer. */
+function memoryOf(ref: BufferRef, moveBack: ArrayBuffer[]): ArrayBufferLike {
+  if ('moved' in ref) {
+    if (!moveBack.includes(ref.moved)) moveBack.push(ref.moved)
+    return ref.moved
+  }
+  if (ref.memory) sharedMemory.set(ref.shared, ref.memory)
+  const memory = sharedMemory.get(ref.shared)
+  if (!memory) throw new Error(`no shared buffer ${ref.shared}`)
+  return memory
+}
+
+parentPort?.on('message', (m: VerifyDecryptRequest | SealRequest | ForgetRequest) => {
   if (m.op === 'seal') seal(m)
-  else verifyDecrypt(m)
+  else if (m.op === 'verify') verifyDecrypt(m)
+  else for (const n of m.shared) sharedMemory.delete(n)
 })
 
 /** Sent once, when this thread can take jobs (see CryptoPool.ready). */
@@ -95,12 +130,15 @@ export interface WorkerReady {
 parentPort?.postMessage({ ready: true } satisfies WorkerReady)
 
 function seal(m: SealRequest): void {
-  // A shard encrypted in place arrives with `buf` and `out` the same buffer; it goes back once.
-  const buffers = [...new Set(m.shards.flatMap((s) => [s.buf, s.out]))]
-  const back = m.shards.map((s) => ({ buf: s.buf, out: s.out }))
+  // A shard encrypted in place names one buffer as both `buf` and `out`; it goes back once.
+  const moveBack: ArrayBuffer[] = []
+  const back = m.shards.map((s) => ({
+    ...('moved' in s.buf ? { buf: s.buf.moved } : {}),
+    ...('moved' in s.out ? { out: s.out.moved } : {}),
+  }))
   try {
-    const plains = m.shards.map((s) => Buffer.from(s.buf, 0, s.length))
-    const outs = m.shards.map((s) => Buffer.from(s.out, 0, s.length))
+    const plains = m.shards.map((s) => Buffer.from(memoryOf(s.buf, moveBack), 0, s.length))
+    const outs = m.shards.map((s) => Buffer.from(memoryOf(s.out, moveBack), 0, s.length))
     const per = m.shards[0]?.salts.length ?? 0
     let results: { hash: string; digests: string[] }[]
     if (sealNative && m.shards.length > 0 && m.shards.every((s) => s.salts.length === per)) {
@@ -119,9 +157,11 @@ function seal(m: SealRequest): void {
       results = m.shards.map((s, i) => sealJs(s.key, s.iv, plains[i]!, outs[i]!, s.salts))
       noteGarbage(m.shards.reduce((a, s) => a + s.length, 0))
     }
-    parentPort!.postMessage({ id: m.id, shards: back.map((b, i) => ({ ...b, ...results[i]! })) } satisfies SealResponse, buffers)
+    parentPort!.postMessage({ id: m.id, shards: back.map((b, i) => ({ ...b, ...results[i]! })) } satisfies SealResponse, moveBack)
   } catch (err) {
-    parentPort!.postMessage({ id: m.id, shards: back, error: (err as Error).message } satisfies SealResponse, buffers)
+    // Every moved buffer goes back, also those not reached before the failure.
+    const all = [...new Set(back.flatMap((b) => [b.buf, b.out]).filter((b): b is ArrayBuffer => b !== undefined))]
+    parentPort!.postMessage({ id: m.id, shards: back, error: (err as Error).message } satisfies SealResponse, all)
   }
 }
 
@@ -134,11 +174,13 @@ function noteGarbage(bytes: number): void {
 }
 
 function verifyDecrypt(m: VerifyDecryptRequest): void {
-  const data = Buffer.from(m.buf, 0, m.length)
+  const moved = 'moved' in m.buf ? m.buf.moved : undefined
   const reply = (ok: boolean, error?: string): void => {
-    parentPort!.postMessage({ id: m.id, ok, buf: m.buf, ...(error === undefined ? {} : { error }) } satisfies VerifyDecryptResponse, [m.buf])
+    const answer: VerifyDecryptResponse = { id: m.id, ok, ...(moved ? { buf: moved } : {}), ...(error === undefined ? {} : { error }) }
+    parentPort!.postMessage(answer, moved ? [moved] : [])
   }
   try {
+    const data = Buffer.from(memoryOf(m.buf, []), 0, m.length)
     // Each piece is hashed, then decrypted in place: on a mismatch the caller throws the buffer's
     // contents away, so nothing unverified is ever used.
     const native = verifyDecryptInPlace(m.key, m.iv, data, m.hash)

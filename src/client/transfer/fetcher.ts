@@ -15,7 +15,7 @@ import { decryptShard, openManifest, sha256Hex, unwrapKey, type Manifest } from 
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { getShard } from './host-client.js'
 import { shardBuffers } from './buffers.js'
-import { cryptoPool, lostWithWorker, transferable, type CryptoPool } from './crypto-pool.js'
+import { cryptoPool, lostWithWorker, movable, type CryptoPool } from './crypto-pool.js'
 import { verifyDecryptInPlace } from './native-crypto.js'
 import { HostScores, expectedMs, pickMirror } from './scoring.js'
 import { FILE_KEY_AAD } from './upload.js'
@@ -148,7 +148,7 @@ export class ShardFetcher {
    * plaintext is `data`'s buffer); otherwise, and on a mismatch, `data` goes back to the pool.
    */
   private async verifyDecrypt(data: Buffer, iv: Buffer, hash: string): Promise<Buffer | null> {
-    if (!transferable(data) || data.length < POOLED_CRYPTO_MIN) {
+    if (!movable(data) || data.length < POOLED_CRYPTO_MIN) {
       // Small or foreign buffers: inline is cheaper than a thread hop.
       try {
         return sha256Hex(data) === hash ? decryptShard(this.fileKey, iv, data) : null

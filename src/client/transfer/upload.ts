@@ -30,7 +30,7 @@ import { shardBuffers } from './buffers.js'
 /** Ciphertexts at least this long use the shard buffer pool. */
 const POOLED_MIN = 256 * 1024
 import { SHARD_IV_BYTES, encryptShard, generateFileKey, sealManifest, wrapKey, type ManifestShard } from '../../shared/crypto/index.js'
-import { cryptoPool, lostWithWorker, sealBatchSize, transferable, type CryptoPool } from './crypto-pool.js'
+import { cryptoPool, lostWithWorker, sealBatchSize, movable, type CryptoPool } from './crypto-pool.js'
 import type { BridgeClient } from '../remote/bridge-client.js'
 import { putShard } from './host-client.js'
 
@@ -184,7 +184,7 @@ export async function uploadVersion(
         // stand-in cancelled). A cancelled request cannot send bytes from a reused buffer that a
         // host would keep: hosts check every shard's hash while receiving it.
         const salts = Array.from({ length: challenges }, () => randomBytes(16))
-        if (length >= POOLED_MIN && transferable(plain)) toSeal.push({ index, length, plain, salts })
+        if (length >= POOLED_MIN && movable(plain)) toSeal.push({ index, length, plain, salts })
         else group.push(sealedHere(index, length, plain, salts))
         if (group.length + toSeal.length >= groupSize) yield await complete()
       }
