@@ -30,7 +30,7 @@
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
-import type { Server as TlsServer } from 'node:tls'
+import { DEFAULT_CIPHERS, type Server as TlsServer } from 'node:tls'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { XError, xerr } from '../shared/errors.js'
 import { installErrorHandlers } from '../shared/http/fastify-errors.js'
@@ -232,10 +232,19 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
   return { url, hostId, fingerprint, certPem, dashboardUrl: dashboard?.url ?? null, close }
 }
 
+/**
+ * Node's cipher list with TLS 1.3's AES-128-GCM first, which the host prefers over the client's
+ * order. Shards arrive and leave encrypted with AES-256 already; the transport only has to keep
+ * tokens and traffic private, and AES-128-GCM (TLS 1.3's mandatory suite) does that with 10 AES
+ * rounds instead of 14: 4.7 against 4.0 GB/s on one core here (`openssl speed -evp`), and every
+ * byte of a shard is sealed by one side of a connection and opened by the other.
+ */
+export const HOST_CIPHERS = ['TLS_AES_128_GCM_SHA256', ...DEFAULT_CIPHERS.split(':').filter((c) => c !== 'TLS_AES_128_GCM_SHA256')].join(':')
+
 function createApp(o: { keyPem: string; certPem: string; logLevel: string }): FastifyInstance {
   const app = Fastify({
     // Passed to https.createServer: TLS identity plus Node's HTTP limits.
-    https: { key: o.keyPem, cert: o.certPem, maxHeaderSize: 16 * 1024, ALPNProtocols: hostAlpnProtocols() },
+    https: { key: o.keyPem, cert: o.certPem, maxHeaderSize: 16 * 1024, ALPNProtocols: hostAlpnProtocols(), ciphers: HOST_CIPHERS, honorCipherOrder: true },
     // Logs go to stderr: stdout carries the `listening …` line that scripts wait for.
     logger: { level: o.logLevel, stream: process.stderr },
     // Clients hold connections across many shards; outlive their idle pools.

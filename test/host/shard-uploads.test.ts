@@ -281,3 +281,17 @@ t.test('SIGTERM: an idle shard-upload connection does not hold the host, one in 
   t.equal(await h2.exited, 0)
   t.ok(Date.now() - start < 4500, `exited in ${Date.now() - start} ms, before the close grace ran out`)
 })
+
+t.test('the host picks AES-128-GCM for TLS 1.3, and still talks to a client that offers only AES-256', async (t) => {
+  const connect = (ciphers?: string): Promise<tls.TLSSocket> => new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: Number(new URL(host.url).port), ca: host.certPem, checkServerIdentity: () => undefined, ...(ciphers ? { ciphers } : {}) })
+    s.once('secureConnect', () => resolve(s))
+    s.once('error', reject)
+  })
+  const first = await connect()
+  t.same([first.getProtocol(), first.getCipher().name], ['TLSv1.3', 'TLS_AES_128_GCM_SHA256'], 'with Node\'s default order, which puts AES-256 first')
+  first.destroy()
+  const only256 = await connect('TLS_AES_256_GCM_SHA384')
+  t.equal(only256.getCipher().name, 'TLS_AES_256_GCM_SHA384')
+  only256.destroy()
+})
