@@ -143,3 +143,43 @@ t.test('verify: a matching shard is decrypted in place, a wrong one left alone',
   verifyDecryptJs(key, iv, wrong, hash)
   t.ok(wrong.equals(before), "Node's crypto decrypts nothing that failed verification")
 })
+
+// The counter is the IV as a 128-bit big-endian number plus one per AES block, carrying through
+// all 128 bits. Random IVs rarely come near a carry, so these are made to: the low 32 bits, the
+// low 64 bits, or all 128 about to wrap within the shard.
+t.test('the addon\'s AES-256-CTR carries the counter as Node\'s does', { skip: sealMany ? false : 'the addon is not built' }, async (t) => {
+  const { createCipheriv } = await import('node:crypto')
+  const b = binding()!
+  const near = (bytes: number, before: number): Buffer => {
+    const iv = randomBytes(16)
+    iv.fill(0xff, 16 - bytes)
+    iv.writeUInt16BE(0xffff - before, 14)
+    return iv
+  }
+  const ivs: Array<[string, Buffer]> = []
+  for (const before of [0, 1, 7, 15, 16, 17, 100, 4095]) {
+    ivs.push([`low 32 bits wrap after ${before + 1} blocks`, near(4, before)])
+    ivs.push([`low 64 bits wrap after ${before + 1} blocks`, near(8, before)])
+    ivs.push([`all 128 bits wrap after ${before + 1} blocks`, near(16, before)])
+  }
+  let checked = 0
+  for (const [name, iv] of ivs) {
+    for (const size of [17, 4111, 65_537, 300_001]) {
+      const key = generateFileKey()
+      const plain = randomBytes(size)
+      const c = createCipheriv('aes-256-ctr', key, iv)
+      const want = Buffer.concat([c.update(plain), c.final()])
+      const sealed = Buffer.alloc(size)
+      b.xc_seal!(key, iv, plain, sealed, Buffer.alloc(0), Buffer.alloc(32))
+      // Three shards with two challenges each: nine messages, enough for the sixteen-lane path.
+      const many = Array.from({ length: 3 }, () => Buffer.alloc(size))
+      b.xc_seal_many!(Buffer.concat([key, key, key]), Buffer.concat([iv, iv, iv]), [plain, Buffer.from(plain), Buffer.from(plain)], many, randomBytes(96), 2, Buffer.alloc(288))
+      const opened = Buffer.from(want)
+      b.xc_hash_ctr!(key, iv, opened, opened, Buffer.alloc(32))
+      const ok = sealed.equals(want) && many.every((m) => m.equals(want)) && opened.equals(plain)
+      if (!ok) t.fail(`${name}, ${size} bytes`)
+      checked++
+    }
+  }
+  t.equal(checked, ivs.length * 4, `${checked} shards sealed and opened as Node's crypto does`)
+})
