@@ -18,7 +18,8 @@ import { loadCredentials, resolveHome, type Credentials } from './session/home.j
 import { RemoteTree } from './tree/remote-tree.js'
 import { downloadToFile, type DownloadOptions } from './transfer/download.js'
 import { fileSource } from './transfer/local-source.js'
-import { uploadVersion, type UploadOptions } from './transfer/upload.js'
+import { POOLED_MIN, uploadVersion, type UploadOptions } from './transfer/upload.js'
+import { cryptoPool } from './transfer/crypto-pool.js'
 import { closeAgents } from './transfer/host-client.js'
 
 export class XCloudClient {
@@ -43,6 +44,8 @@ export class XCloudClient {
     let st
     try { st = await stat(local) } catch { throw new XError('XC_USAGE', `${local}: no such local file`) }
     if (!st.isFile()) throw new XError('XC_USAGE', `${local}: not a regular file`)
+    // A worker thread takes tens of milliseconds to start: it does while the path is looked up.
+    if (st.size >= POOLED_MIN && !opts.cryptoPool) cryptoPool()
     let target = await this.tree.find(remote)
     let destPath = remote
     if (target?.kind === 'dir') {

@@ -27,8 +27,8 @@ import { CHALLENGES_PER_SHARD, SHARD_SIZE, type ShardChallenges, type CommitRequ
 import { shardCount, shardLength } from '../../shared/sharding.js'
 import { shardBuffers } from './buffers.js'
 
-/** Ciphertexts at least this long use the shard buffer pool. */
-const POOLED_MIN = 256 * 1024
+/** Ciphertexts at least this long use the shard buffer pool (and are sealed on the crypto worker). */
+export const POOLED_MIN = 256 * 1024
 import { SHARD_IV_BYTES, encryptShard, generateFileKey, sealManifest, wrapKey, type ManifestShard } from '../../shared/crypto/index.js'
 import { cryptoPool, lostWithWorker, sealBatchSize, movable, type CryptoPool } from './crypto-pool.js'
 import type { BridgeClient } from '../remote/bridge-client.js'
