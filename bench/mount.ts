@@ -9,7 +9,8 @@
  *   three seconds, and on this machine the CPU's speed drifts over minutes, so each target reads
  *   BENCH_COLD_READS times (5): once among its other workloads, then in rounds where the targets
  *   take turns back to back (the order flips each round). The figure is the median;
- * - untar of ~2,000 small files, then re-tar of them;
+ * - untar of ~2,000 small files, then re-tar of them; BENCH_SMALL_RUNS times (3), the same way as
+ *   the cold reads (once among the other workloads, then in rounds), the median counts;
  * - stat of 10,000 files (kernel caches dropped first);
  * - peak RSS of the daemon (VmHWM), xcloud's and rclone's.
  * Between workloads each mount is left to finish its background uploads, so one workload's upload
@@ -34,6 +35,7 @@ const SEQ_BYTES = Number(process.env.BENCH_SEQ_MIB ?? 1024) * MiB
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 2000)
 const STAT_FILES = Number(process.env.BENCH_STAT_FILES ?? 10_000)
 const COLD_READS = Math.max(1, Number(process.env.BENCH_COLD_READS ?? 5))
+const SMALL_RUNS = Math.max(1, Number(process.env.BENCH_SMALL_RUNS ?? 3))
 
 async function sh(cmd: string, cwd?: string): Promise<string> {
   const { stdout } = await execFileP('sh', ['-c', cmd], { cwd, maxBuffer: 256 * MiB })
@@ -216,7 +218,7 @@ async function makeTarball(root: string): Promise<string> {
   return tarball
 }
 
-interface Row { write: number; reads: number[]; read: number; untar: number; retar: number; stat: number; rss: number }
+interface Row { write: number; reads: number[]; read: number; untars: number[]; untar: number; retars: number[]; retar: number; stat: number; rss: number }
 
 /** One cold sequential read of `seq.bin` through `t`; `next` is the target to go on with. */
 async function coldRead(t: Target): Promise<{ mbps: number; rss: number; next: Target }> {
@@ -257,7 +259,7 @@ async function runWorkloads(first: Target, source: string, tarball: string): Pro
   await dropCaches()
   assertMounted(t)
   const st = await timed(`find statdir -type f -print0 | xargs -0 stat -c %s > /dev/null`, t.dir)
-  const row = { write: SEQ_BYTES / 1e6 / w, reads: [cold.mbps], read: cold.mbps, untar: SMALL_FILES / untar, retar: SMALL_FILES / retar, stat: STAT_FILES / st, rss: Math.max(firstRss, t.rss(), cold.rss) }
+  const row = { write: SEQ_BYTES / 1e6 / w, reads: [cold.mbps], read: cold.mbps, untars: [SMALL_FILES / untar], untar: SMALL_FILES / untar, retars: [SMALL_FILES / retar], retar: SMALL_FILES / retar, stat: STAT_FILES / st, rss: Math.max(firstRss, t.rss(), cold.rss) }
   return { row, last: t }
 }
 
@@ -301,7 +303,29 @@ async function main(): Promise<void> {
         row.rss = Math.max(row.rss, rss, next.rss())
       }
     }
-    for (const row of rows.values()) row.read = median(row.reads)
+    // More untars and re-tars, in rounds the same way, each into a folder of its own.
+    for (let round = 1; round < SMALL_RUNS; round++) {
+      const order = round % 2 ? [drive, rclone, local] : [local, rclone, drive]
+      for (const first of order) {
+        console.error(`[bench] ${first.name}: untar / re-tar ${round + 1} of ${SMALL_RUNS}`)
+        const t = current.get(first.name)!
+        const row = rows.get(first.name)!
+        const dir = `small-${round + 1}`
+        assertMounted(t)
+        const untar = await timed(`mkdir ${dir} && tar xf '${tarball}' -C ${dir}`, t.dir)
+        await t.settle()
+        assertMounted(t)
+        const retar = await timed(`tar cf /dev/null ${dir}`, t.dir)
+        row.untars.push(SMALL_FILES / untar)
+        row.retars.push(SMALL_FILES / retar)
+        row.rss = Math.max(row.rss, t.rss())
+      }
+    }
+    for (const row of rows.values()) {
+      row.read = median(row.reads)
+      row.untar = median(row.untars)
+      row.retar = median(row.retars)
+    }
     const rc = rows.get(rclone.name)!
     const fmt = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(1))
     const ratio = (a: number, b: number, lowerIsBetter = false): string => (b > 0 ? `${(lowerIsBetter ? b / a : a / b).toFixed(2)}x` : '-')
@@ -312,8 +336,10 @@ async function main(): Promise<void> {
     }
     const x = rows.get(drive.name)!
     console.log(`| xcloud / rclone | ${ratio(x.write, rc.write)} | ${ratio(x.read, rc.read)} | ${ratio(x.untar, rc.untar)} | ${ratio(x.retar, rc.retar)} | ${ratio(x.stat, rc.stat)} | ${ratio(x.rss, rc.rss, true)} (lower RSS is better) |`)
-    console.log(`\nCold sequential reads, MB/s (the table has each target's median):`)
-    for (const [name, r] of rows) console.log(`- ${name}: ${r.reads.map(fmt).join(' / ')}`)
+    console.log(`\nEvery run (the table has each target's median):`)
+    for (const [name, r] of rows) {
+      console.log(`- ${name}: cold read ${r.reads.map(fmt).join(' / ')} MB/s; untar ${r.untars.map(fmt).join(' / ')}, re-tar ${r.retars.map(fmt).join(' / ')} files/s`)
+    }
     console.log(`\nTargets: faster than rclone on every workload; seq write >= 400 MB/s; cold seq read >= 250 MB/s; stat >= 10,000/s; daemon RSS <= 250 MB.`)
     console.log(`${SEQ_BYTES / GiB} GiB sequential, ${SMALL_FILES} small files, ${STAT_FILES} stats.`)
   } finally {
