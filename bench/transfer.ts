@@ -5,7 +5,9 @@
  * (3); prints MB/s (of file bytes; a put moves 3x that to hosts), the median of the runs and each
  * run, and the client's peak RSS (VmHWM of the xcloud process, the highest of the runs). A 1 GiB
  * put takes seven or eight seconds, and this machine's CPU speed drifts by a quarter over minutes:
- * one run is a sample of the moment more than of the code.
+ * one run is a sample of the moment more than of the code. Every run's shards stay on the hosts
+ * until the end (the bridge deletes only after its grace period): with the default sizes, about
+ * 45 GiB of disk.
  * Part 2: every host limited to 16 MB/s upload; get throughput from 1 host (1 mirror) and from 8
  * hosts (3 mirrors); prints the ratio. Everything runs in one go so the figures compare side by
  * side on the same machine state. Sizes can be overridden: BENCH_SIZES=1,4 (GiB), BENCH_SCALE_MIB.

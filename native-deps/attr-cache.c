@@ -19,6 +19,7 @@
 #include <malloc.h>
 #endif
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <time.h>
@@ -760,7 +761,9 @@ static int xc_vaes_available (void) {
   int v = atomic_load(&cached);
   if (v < 0) {
     __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vaes") && __builtin_cpu_supports("aes");
+    // Everything the functions below are compiled for: a virtual machine may hide any one of them.
+    v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("vaes")
+      && __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1");
     atomic_store(&cached, v);
   }
   return v;
@@ -903,9 +906,10 @@ static int xc_ctr_update (xc_ctr_t *c, uint8_t *dst, const uint8_t *src, size_t 
 #endif
 }
 
+// Frees OpenSSL's context, and wipes the round keys and keystream (as OpenSSL wipes its own).
 static void xc_ctr_free (xc_ctr_t *c) {
   if (c->evp != NULL) EVP_CIPHER_CTX_free(c->evp);
-  c->evp = NULL;
+  OPENSSL_cleanse(c, sizeof(*c));
 }
 
 // ---- shard crypto --------------------------------------------------------------------------

@@ -27,6 +27,7 @@
  * orders/ (what orders do), bridge/ (announce, heartbeat, exit), status*.ts (`xcore status`),
  * dashboard/ (the local web dashboard on a loopback port, closed with the host).
  */
+import { constants as cryptoConstants } from 'node:crypto'
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
@@ -237,14 +238,20 @@ export async function startHost(opts: StartHostOptions): Promise<RunningHost> {
  * order. Shards arrive and leave encrypted with AES-256 already; the transport only has to keep
  * tokens and traffic private, and AES-128-GCM (TLS 1.3's mandatory suite) does that with 10 AES
  * rounds instead of 14: 4.7 against 4.0 GB/s on one core here (`openssl speed -evp`), and every
- * byte of a shard is sealed by one side of a connection and opened by the other.
+ * byte of a shard is sealed by one side of a connection and opened by the other. A client that
+ * lists ChaCha20 first (one without AES instructions) still gets it.
  */
-export const HOST_CIPHERS = ['TLS_AES_128_GCM_SHA256', ...DEFAULT_CIPHERS.split(':').filter((c) => c !== 'TLS_AES_128_GCM_SHA256')].join(':')
+export function hostCiphers(list = DEFAULT_CIPHERS): string {
+  const suites = list.split(':')
+  // An owner who took it out (--tls-cipher-list) keeps it out.
+  if (!suites.includes('TLS_AES_128_GCM_SHA256')) return list
+  return ['TLS_AES_128_GCM_SHA256', ...suites.filter((c) => c !== 'TLS_AES_128_GCM_SHA256')].join(':')
+}
 
 function createApp(o: { keyPem: string; certPem: string; logLevel: string }): FastifyInstance {
   const app = Fastify({
     // Passed to https.createServer: TLS identity plus Node's HTTP limits.
-    https: { key: o.keyPem, cert: o.certPem, maxHeaderSize: 16 * 1024, ALPNProtocols: hostAlpnProtocols(), ciphers: HOST_CIPHERS, honorCipherOrder: true },
+    https: { key: o.keyPem, cert: o.certPem, maxHeaderSize: 16 * 1024, ALPNProtocols: hostAlpnProtocols(), ciphers: hostCiphers(), honorCipherOrder: true, secureOptions: cryptoConstants.SSL_OP_PRIORITIZE_CHACHA },
     // Logs go to stderr: stdout carries the `listening …` line that scripts wait for.
     logger: { level: o.logLevel, stream: process.stderr },
     // Clients hold connections across many shards; outlive their idle pools.

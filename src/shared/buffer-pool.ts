@@ -23,6 +23,7 @@ export class BufferPool {
   release(view: Buffer): void {
     // Only whole pooled buffers come back (each owns its ArrayBuffer, starting at offset 0).
     if (view.buffer.byteLength !== this.bufferSize || view.byteOffset !== 0) return
+    if ((view.buffer instanceof SharedArrayBuffer) !== this.shared) return
     if (this.free.length < this.maxFree) this.free.push(Buffer.from(view.buffer, 0, this.bufferSize))
   }
 }

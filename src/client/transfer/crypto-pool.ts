@@ -112,8 +112,10 @@ export class CryptoPool {
   }
 
   /**
-   * A worker that crashed, exited or sent what cannot be read: every job it still had fails (its
-   * buffers are gone with it), and the next job starts a fresh worker in its place.
+   * A worker that crashed, exited or sent what cannot be read: every job it still had fails, and
+   * the next job starts a fresh worker in its place. A failed job's buffers are gone to the
+   * caller: moved ones went with the worker, and shared ones may still be written by it until it
+   * has stopped, so callers never release or reuse them (they read the shard again instead).
    */
   private lose(slot: Slot, err: unknown): void {
     if (slot.lost) return

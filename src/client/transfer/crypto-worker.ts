@@ -111,16 +111,34 @@ function memoryOf(ref: BufferRef, moveBack: ArrayBuffer[]): ArrayBufferLike {
     if (!moveBack.includes(ref.moved)) moveBack.push(ref.moved)
     return ref.moved
   }
-  if (ref.memory) sharedMemory.set(ref.shared, ref.memory)
   const memory = sharedMemory.get(ref.shared)
   if (!memory) throw new Error(`no shared buffer ${ref.shared}`)
   return memory
 }
 
+/** Shared memory a job brings along is kept before anything else runs (the main thread counts it sent). */
+function keepShared(refs: BufferRef[]): void {
+  for (const ref of refs) if ('shared' in ref && ref.memory) sharedMemory.set(ref.shared, ref.memory)
+}
+
+let collectSoon = false
+
 parentPort?.on('message', (m: VerifyDecryptRequest | SealRequest | ForgetRequest) => {
-  if (m.op === 'seal') seal(m)
-  else if (m.op === 'verify') verifyDecrypt(m)
-  else for (const n of m.shared) sharedMemory.delete(n)
+  if (m.op === 'seal') {
+    keepShared(m.shards.flatMap((s) => [s.buf, s.out]))
+    seal(m)
+  } else if (m.op === 'verify') {
+    keepShared([m.buf])
+    verifyDecrypt(m)
+  } else {
+    for (const n of m.shared) sharedMemory.delete(n)
+    // The memory goes only when this thread collects its last object for it, and the native
+    // paths allocate too little here for a collection to come soon on its own.
+    if (!collectSoon) {
+      collectSoon = true
+      setImmediate(() => { collectSoon = false; collect({ type: 'major' }) })
+    }
+  }
 })
 
 /** Sent once, when this thread can take jobs (see CryptoPool.ready). */
