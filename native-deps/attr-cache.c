@@ -769,18 +769,10 @@ static int xc_vaes_available (void) {
   return v;
 }
 
+// One round key from the one two before it and `t`, the key-generation assist's word already
+// broadcast to every lane.
 __attribute__((target("aes,sse4.1")))
-static inline __m128i xc_kx_a (__m128i k, __m128i t) {
-  t = _mm_shuffle_epi32(t, 0xff);
-  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-  k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-  return _mm_xor_si128(k, t);
-}
-
-__attribute__((target("aes,sse4.1")))
-static inline __m128i xc_kx_b (__m128i k, __m128i t) {
-  t = _mm_shuffle_epi32(t, 0xaa);
+static inline __m128i xc_kx (__m128i k, __m128i t) {
   k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
   k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
   k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
@@ -792,19 +784,19 @@ __attribute__((target("aes,sse4.1")))
 static void xc_aes256_keys (__m128i rk[15], const uint8_t key[32]) {
   rk[0] = _mm_loadu_si128((const __m128i *) key);
   rk[1] = _mm_loadu_si128((const __m128i *) (key + 16));
-  rk[2] = xc_kx_a(rk[0], _mm_aeskeygenassist_si128(rk[1], 0x01));
-  rk[3] = xc_kx_b(rk[1], _mm_aeskeygenassist_si128(rk[2], 0x00));
-  rk[4] = xc_kx_a(rk[2], _mm_aeskeygenassist_si128(rk[3], 0x02));
-  rk[5] = xc_kx_b(rk[3], _mm_aeskeygenassist_si128(rk[4], 0x00));
-  rk[6] = xc_kx_a(rk[4], _mm_aeskeygenassist_si128(rk[5], 0x04));
-  rk[7] = xc_kx_b(rk[5], _mm_aeskeygenassist_si128(rk[6], 0x00));
-  rk[8] = xc_kx_a(rk[6], _mm_aeskeygenassist_si128(rk[7], 0x08));
-  rk[9] = xc_kx_b(rk[7], _mm_aeskeygenassist_si128(rk[8], 0x00));
-  rk[10] = xc_kx_a(rk[8], _mm_aeskeygenassist_si128(rk[9], 0x10));
-  rk[11] = xc_kx_b(rk[9], _mm_aeskeygenassist_si128(rk[10], 0x00));
-  rk[12] = xc_kx_a(rk[10], _mm_aeskeygenassist_si128(rk[11], 0x20));
-  rk[13] = xc_kx_b(rk[11], _mm_aeskeygenassist_si128(rk[12], 0x00));
-  rk[14] = xc_kx_a(rk[12], _mm_aeskeygenassist_si128(rk[13], 0x40));
+  // Even round keys take the assist's rotated, substituted word (with the round constant), odd
+  // ones its substituted word.
+#define XC_KX_EVEN(i, rcon) rk[i] = xc_kx(rk[i - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], rcon), 0xff))
+#define XC_KX_ODD(i) rk[i] = xc_kx(rk[i - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], 0), 0xaa))
+  XC_KX_EVEN(2, 0x01); XC_KX_ODD(3);
+  XC_KX_EVEN(4, 0x02); XC_KX_ODD(5);
+  XC_KX_EVEN(6, 0x04); XC_KX_ODD(7);
+  XC_KX_EVEN(8, 0x08); XC_KX_ODD(9);
+  XC_KX_EVEN(10, 0x10); XC_KX_ODD(11);
+  XC_KX_EVEN(12, 0x20); XC_KX_ODD(13);
+  XC_KX_EVEN(14, 0x40);
+#undef XC_KX_EVEN
+#undef XC_KX_ODD
 }
 
 // One block of keystream (AES-NI); the counter moves on.

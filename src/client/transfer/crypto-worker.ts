@@ -105,12 +105,9 @@ let sinceCollect = 0
 /** Shared buffers by number (BufferRef). */
 const sharedMemory = new Map<number, SharedArrayBuffer>()
 
-/** The memory `ref` names, and the list of buffers to move back with the answer. */
-function memoryOf(ref: BufferRef, moveBack: ArrayBuffer[]): ArrayBufferLike {
-  if ('moved' in ref) {
-    if (!moveBack.includes(ref.moved)) moveBack.push(ref.moved)
-    return ref.moved
-  }
+/** The memory `ref` names. */
+function memoryOf(ref: BufferRef): ArrayBufferLike {
+  if ('moved' in ref) return ref.moved
   const memory = sharedMemory.get(ref.shared)
   if (!memory) throw new Error(`no shared buffer ${ref.shared}`)
   return memory
@@ -148,15 +145,16 @@ export interface WorkerReady {
 parentPort?.postMessage({ ready: true } satisfies WorkerReady)
 
 function seal(m: SealRequest): void {
-  // A shard encrypted in place names one buffer as both `buf` and `out`; it goes back once.
-  const moveBack: ArrayBuffer[] = []
   const back = m.shards.map((s) => ({
     ...('moved' in s.buf ? { buf: s.buf.moved } : {}),
     ...('moved' in s.out ? { out: s.out.moved } : {}),
   }))
+  // Every moved buffer goes back with the answer, also after a failure; a shard encrypted in place
+  // names one buffer as both `buf` and `out`, and it goes back once.
+  const moveBack = [...new Set(back.flatMap((b) => [b.buf, b.out]).filter((b): b is ArrayBuffer => b !== undefined))]
   try {
-    const plains = m.shards.map((s) => Buffer.from(memoryOf(s.buf, moveBack), 0, s.length))
-    const outs = m.shards.map((s) => Buffer.from(memoryOf(s.out, moveBack), 0, s.length))
+    const plains = m.shards.map((s) => Buffer.from(memoryOf(s.buf), 0, s.length))
+    const outs = m.shards.map((s) => Buffer.from(memoryOf(s.out), 0, s.length))
     const per = m.shards[0]?.salts.length ?? 0
     let results: { hash: string; digests: string[] }[]
     if (sealNative && m.shards.length > 0 && m.shards.every((s) => s.salts.length === per)) {
@@ -177,9 +175,7 @@ function seal(m: SealRequest): void {
     }
     parentPort!.postMessage({ id: m.id, shards: back.map((b, i) => ({ ...b, ...results[i]! })) } satisfies SealResponse, moveBack)
   } catch (err) {
-    // Every moved buffer goes back, also those not reached before the failure.
-    const all = [...new Set(back.flatMap((b) => [b.buf, b.out]).filter((b): b is ArrayBuffer => b !== undefined))]
-    parentPort!.postMessage({ id: m.id, shards: back, error: (err as Error).message } satisfies SealResponse, all)
+    parentPort!.postMessage({ id: m.id, shards: back, error: (err as Error).message } satisfies SealResponse, moveBack)
   }
 }
 
@@ -198,7 +194,7 @@ function verifyDecrypt(m: VerifyDecryptRequest): void {
     parentPort!.postMessage(answer, moved ? [moved] : [])
   }
   try {
-    const data = Buffer.from(memoryOf(m.buf, []), 0, m.length)
+    const data = Buffer.from(memoryOf(m.buf), 0, m.length)
     // Each piece is hashed, then decrypted in place: on a mismatch the caller throws the buffer's
     // contents away, so nothing unverified is ever used.
     const native = verifyDecryptInPlace(m.key, m.iv, data, m.hash)
