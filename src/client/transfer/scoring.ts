@@ -15,9 +15,14 @@ export interface HostStat {
   latencyMs: number
   /** Recent failures (decays on success). */
   failures: number
+  /**
+   * Requests measured. While 0, `rate` and `latencyMs` are a guess: the prior below until some host
+   * of this network is measured, then the measured hosts' mean.
+   */
+  samples: number
 }
 
-/** Optimistic prior so unmeasured hosts get tried: 200 MB/s, 5 ms. */
+/** Optimistic prior so unmeasured hosts get tried while nothing is measured: 200 MB/s, 5 ms. */
 const PRIOR_RATE = 200_000
 const PRIOR_LATENCY = 5
 const ALPHA = 0.3
@@ -39,11 +44,13 @@ export function pickMirror(candidates: readonly HostStat[], size: number, rand: 
 
 export class HostScores {
   private readonly stats = new Map<string, HostStat>()
+  /** The guess for hosts not measured yet (see HostStat.samples). */
+  private typical = { rate: PRIOR_RATE, latencyMs: PRIOR_LATENCY }
 
   get(id: string): HostStat {
     let s = this.stats.get(id)
     if (!s) {
-      s = { id, inflight: 0, rate: PRIOR_RATE, latencyMs: PRIOR_LATENCY, failures: 0 }
+      s = { id, inflight: 0, rate: this.typical.rate, latencyMs: this.typical.latencyMs, failures: 0, samples: 0 }
       this.stats.set(id, s)
     }
     return s
@@ -60,9 +67,21 @@ export class HostScores {
     const s = this.get(id)
     s.inflight = Math.max(0, s.inflight - 1)
     const aggregate = (bytes / Math.max(ms, 0.5)) * Math.max(1, concurrent)
-    s.rate = s.rate === PRIOR_RATE ? aggregate : s.rate * (1 - ALPHA) + aggregate * ALPHA
-    s.latencyMs = s.latencyMs * (1 - ALPHA) + firstByteMs * ALPHA
+    if (s.samples === 0) {
+      s.rate = aggregate
+      s.latencyMs = firstByteMs
+    } else {
+      // The time per byte is averaged, not the speed. A limited host's first shards come out of
+      // its burst allowance (and the sockets' buffers) at many times its rate: 2 MiB in 6 ms from
+      // a host held to 16 MB/s. Averaged as a speed, one such sample made the host look seven
+      // times faster than it was; the next shards piled up behind it and their hedges sent bytes
+      // twice.
+      s.rate = 1 / ((1 - ALPHA) / s.rate + ALPHA / aggregate)
+      s.latencyMs = s.latencyMs * (1 - ALPHA) + firstByteMs * ALPHA
+    }
+    s.samples++
     s.failures = Math.max(0, s.failures - 1)
+    this.updateGuesses()
   }
 
   failure(id: string): void {
@@ -79,5 +98,30 @@ export class HostScores {
 
   snapshot(): HostStat[] {
     return [...this.stats.values()].map((s) => ({ ...s }))
+  }
+
+  /**
+   * Hosts not measured yet are guessed to be like the measured ones. With the optimistic prior
+   * kept until their own first answer, they looked ten times faster than hosts held to 16 MB/s,
+   * and every shard they held went to them at once: eight in flight to one host, while the
+   * measured ones waited.
+   */
+  private updateGuesses(): void {
+    let n = 0
+    let rate = 0
+    let latency = 0
+    for (const s of this.stats.values()) {
+      if (s.samples === 0) continue
+      n++
+      rate += s.rate
+      latency += s.latencyMs
+    }
+    if (n === 0) return
+    this.typical = { rate: rate / n, latencyMs: latency / n }
+    for (const s of this.stats.values()) {
+      if (s.samples > 0) continue
+      s.rate = this.typical.rate
+      s.latencyMs = this.typical.latencyMs
+    }
   }
 }
