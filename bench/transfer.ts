@@ -8,6 +8,9 @@
  * one run is a sample of the moment more than of the code. Every run's shards stay on the hosts
  * until the end (the bridge deletes only after its grace period): with the default sizes, about
  * 45 GiB of disk.
+ * Each run line also shows the machine's CPU time per GiB during the put (user + system, every
+ * process) and a fixed SHA-256 probe timed just before it: the same put takes more CPU time when
+ * the machine is slow, and these tell a slow moment from a slow build.
  * Part 2: every host limited to 16 MB/s upload; get throughput from 1 host (1 mirror) and from 8
  * hosts (3 mirrors); prints the ratio. Everything runs in one go so the figures compare side by
  * side on the same machine state. Sizes can be overridden: BENCH_SIZES=1,4 (GiB), BENCH_SCALE_MIB.
@@ -82,6 +85,25 @@ async function newAccount(net: LocalNet, dir: string, email: string): Promise<st
   return home
 }
 
+/** CPU seconds (user + system, every process on the machine) so far, from /proc/stat. */
+async function machineCpuSeconds(): Promise<number> {
+  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  // user, nice, system, idle, iowait, irq, softirq: in USER_HZ (100 per second on Linux).
+  return (fields[0]! + fields[1]! + fields[2]! + fields[5]! + fields[6]!) / 100
+}
+
+const probeData = randomBytes(64 * MiB)
+/** MB/s of SHA-256 over 64 MiB, the best of three: how fast this machine is at the moment. */
+function probe(): number {
+  let best = Infinity
+  for (let i = 0; i < 3; i++) {
+    const t = process.hrtime.bigint()
+    createHash('sha256').update(probeData).digest()
+    best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e9)
+  }
+  return probeData.length / 1e6 / best
+}
+
 const mbps = (bytes: number, s: number): number => bytes / 1e6 / s
 const fmt = (n: number): string => n.toFixed(1)
 
@@ -109,13 +131,17 @@ async function part1(root: string, sizesGiB: number[]): Promise<void> {
       const puts: number[] = []
       const gets: number[] = []
       const rss: string[] = []
+      const machine: string[] = []
       let putRss = 0
       let getRss = 0
       let same = true
       for (let r = 0; r < RUNS; r++) {
         // Every put encrypts with a fresh file key: the hosts get new shards each time.
         const remote = `/bench-${g}-${r}.bin`
+        const speed = probe()
+        const cpu0 = await machineCpuSeconds()
         const put = await xcloud(home, ['put', src, remote])
+        machine.push(`${fmt((await machineCpuSeconds() - cpu0) / g)} CPU-s/GiB, probe ${Math.round(speed)} MB/s`)
         const back = path.join(root, `back-${g}.bin`)
         const get = await xcloud(home, ['get', remote, back])
         same &&= (await sha256(back)) === want
@@ -129,7 +155,7 @@ async function part1(root: string, sizesGiB: number[]): Promise<void> {
       }
       await rm(src)
       console.log(`| ${g} GiB | ${fmt(median(puts))} | ${fmt(putRss / 1e6)} | ${fmt(median(gets))} | ${fmt(getRss / 1e6)} | ${same ? 'yes' : 'NO'} |`)
-      runs.push(`- ${g} GiB: put ${puts.map(fmt).join(' / ')}; get ${gets.map(fmt).join(' / ')} MB/s; peak RSS put/get ${rss.join(', ')} MB`)
+      runs.push(`- ${g} GiB: put ${puts.map(fmt).join(' / ')}; get ${gets.map(fmt).join(' / ')} MB/s; peak RSS put/get ${rss.join(', ')} MB; machine during each put: ${machine.join('; ')}`)
     }
     console.log(`\nEach run, in order:\n${runs.join('\n')}`)
   } finally {
