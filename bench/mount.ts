@@ -26,6 +26,7 @@ import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import { LocalNet } from '../src/localnet/localnet.js'
 import { programArgv } from '../src/shared/node-flags.js'
+import { median } from './median.js'
 
 const execFileP = promisify(execFile)
 const MiB = 1024 * 1024
@@ -218,7 +219,8 @@ async function makeTarball(root: string): Promise<string> {
   return tarball
 }
 
-interface Row { write: number; reads: number[]; read: number; untars: number[]; untar: number; retars: number[]; retar: number; stat: number; rss: number }
+/** One target's figures: every run of the repeated workloads (the table shows their medians). */
+interface Row { write: number; reads: number[]; untars: number[]; retars: number[]; stat: number; rss: number }
 
 /** One cold sequential read of `seq.bin` through `t`; `next` is the target to go on with. */
 async function coldRead(t: Target): Promise<{ mbps: number; rss: number; next: Target }> {
@@ -230,10 +232,24 @@ async function coldRead(t: Target): Promise<{ mbps: number; rss: number; next: T
   return { mbps: SEQ_BYTES / 1e6 / r, rss, next }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+/** Untar the small files into `dir` on `t`, then tar them to /dev/null: files per second of each. */
+async function untarRetar(t: Target, tarball: string, dir: string): Promise<{ untar: number; retar: number }> {
+  assertMounted(t)
+  const untar = await timed(`mkdir ${dir} && tar xf '${tarball}' -C ${dir}`, t.dir)
+  await t.settle()
+  assertMounted(t)
+  const retar = await timed(`tar cf /dev/null ${dir}`, t.dir)
+  return { untar: SMALL_FILES / untar, retar: SMALL_FILES / retar }
+}
+
+/**
+ * Rounds 2..`count` of a repeated workload: in each, every target in turn, back to back, the order
+ * flipping from one round to the next (round 1 ran among each target's other workloads).
+ */
+async function rounds<T>(count: number, targets: readonly T[], run: (t: T, round: number) => Promise<void>): Promise<void> {
+  for (let round = 2; round <= count; round++) {
+    for (const t of round % 2 === 0 ? targets : [...targets].reverse()) await run(t, round)
+  }
 }
 
 async function runWorkloads(first: Target, source: string, tarball: string): Promise<{ row: Row; last: Target }> {
@@ -248,18 +264,14 @@ async function runWorkloads(first: Target, source: string, tarball: string): Pro
   const cold = await coldRead(t)
   t = cold.next
   console.error(`[bench] ${t.name}: untar / re-tar`)
-  assertMounted(t)
-  const untar = await timed(`mkdir small && tar xf '${tarball}' -C small`, t.dir)
-  await t.settle()
-  assertMounted(t)
-  const retar = await timed(`tar cf /dev/null small`, t.dir)
+  const small = await untarRetar(t, tarball, 'small')
   console.error(`[bench] ${t.name}: stat`)
   await sh(`mkdir statdir && cd statdir && seq 1 ${STAT_FILES} | sed 's/^/f/' | xargs touch`, t.dir)
   await t.settle()
   await dropCaches()
   assertMounted(t)
   const st = await timed(`find statdir -type f -print0 | xargs -0 stat -c %s > /dev/null`, t.dir)
-  const row = { write: SEQ_BYTES / 1e6 / w, reads: [cold.mbps], read: cold.mbps, untars: [SMALL_FILES / untar], untar: SMALL_FILES / untar, retars: [SMALL_FILES / retar], retar: SMALL_FILES / retar, stat: STAT_FILES / st, rss: Math.max(firstRss, t.rss(), cold.rss) }
+  const row = { write: SEQ_BYTES / 1e6 / w, reads: [cold.mbps], untars: [small.untar], retars: [small.retar], stat: STAT_FILES / st, rss: Math.max(firstRss, t.rss(), cold.rss) }
   return { row, last: t }
 }
 
@@ -289,52 +301,38 @@ async function main(): Promise<void> {
       rows.set(t.name, row)
       if (t === rclone) rcloneLast = last
     }
-    // More cold reads, the targets taking turns back to back (see the overview).
+    // More cold reads, then more untars and re-tars (each into a folder of its own), the targets
+    // taking turns back to back (see the overview).
     const current = new Map<string, Target>([[local.name, local], [rclone.name, rcloneLast], [drive.name, drive]])
-    for (let round = 1; round < COLD_READS; round++) {
-      const order = round % 2 ? [drive, rclone, local] : [local, rclone, drive]
-      for (const first of order) {
-        console.error(`[bench] ${first.name}: cold sequential read ${round + 1} of ${COLD_READS}`)
-        const row = rows.get(first.name)!
-        const { mbps, rss, next } = await coldRead(current.get(first.name)!)
-        current.set(first.name, next)
-        if (first === rclone) rcloneLast = next
-        row.reads.push(mbps)
-        row.rss = Math.max(row.rss, rss, next.rss())
-      }
-    }
-    // More untars and re-tars, in rounds the same way, each into a folder of its own.
-    for (let round = 1; round < SMALL_RUNS; round++) {
-      const order = round % 2 ? [drive, rclone, local] : [local, rclone, drive]
-      for (const first of order) {
-        console.error(`[bench] ${first.name}: untar / re-tar ${round + 1} of ${SMALL_RUNS}`)
-        const t = current.get(first.name)!
-        const row = rows.get(first.name)!
-        const dir = `small-${round + 1}`
-        assertMounted(t)
-        const untar = await timed(`mkdir ${dir} && tar xf '${tarball}' -C ${dir}`, t.dir)
-        await t.settle()
-        assertMounted(t)
-        const retar = await timed(`tar cf /dev/null ${dir}`, t.dir)
-        row.untars.push(SMALL_FILES / untar)
-        row.retars.push(SMALL_FILES / retar)
-        row.rss = Math.max(row.rss, t.rss())
-      }
-    }
-    for (const row of rows.values()) {
-      row.read = median(row.reads)
-      row.untar = median(row.untars)
-      row.retar = median(row.retars)
-    }
-    const rc = rows.get(rclone.name)!
+    const targets = [drive, rclone, local]
+    await rounds(COLD_READS, targets, async (first, round) => {
+      console.error(`[bench] ${first.name}: cold sequential read ${round} of ${COLD_READS}`)
+      const row = rows.get(first.name)!
+      const { mbps, rss, next } = await coldRead(current.get(first.name)!)
+      current.set(first.name, next)
+      if (first === rclone) rcloneLast = next
+      row.reads.push(mbps)
+      row.rss = Math.max(row.rss, rss, next.rss())
+    })
+    await rounds(SMALL_RUNS, targets, async (first, round) => {
+      console.error(`[bench] ${first.name}: untar / re-tar ${round} of ${SMALL_RUNS}`)
+      const t = current.get(first.name)!
+      const row = rows.get(first.name)!
+      const { untar, retar } = await untarRetar(t, tarball, `small-${round}`)
+      row.untars.push(untar)
+      row.retars.push(retar)
+      row.rss = Math.max(row.rss, t.rss())
+    })
+    const medians = new Map([...rows].map(([name, r]) => [name, { ...r, read: median(r.reads), untar: median(r.untars), retar: median(r.retars) }]))
+    const rc = medians.get(rclone.name)!
     const fmt = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(1))
     const ratio = (a: number, b: number, lowerIsBetter = false): string => (b > 0 ? `${(lowerIsBetter ? b / a : a / b).toFixed(2)}x` : '-')
     console.log('\n| target | seq write MB/s | cold seq read MB/s | untar files/s | re-tar files/s | stat files/s | daemon peak RSS MB |')
     console.log('|---|---|---|---|---|---|---|')
-    for (const [name, r] of rows) {
+    for (const [name, r] of medians) {
       console.log(`| ${name} | ${fmt(r.write)} | ${fmt(r.read)} | ${fmt(r.untar)} | ${fmt(r.retar)} | ${fmt(r.stat)} | ${r.rss ? fmt(r.rss / 1e6) : '-'} |`)
     }
-    const x = rows.get(drive.name)!
+    const x = medians.get(drive.name)!
     console.log(`| xcloud / rclone | ${ratio(x.write, rc.write)} | ${ratio(x.read, rc.read)} | ${ratio(x.untar, rc.untar)} | ${ratio(x.retar, rc.retar)} | ${ratio(x.stat, rc.stat)} | ${ratio(x.rss, rc.rss, true)} (lower RSS is better) |`)
     console.log(`\nEvery run (the table has each target's median):`)
     for (const [name, r] of rows) {

@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { LocalNet } from '../src/localnet/localnet.js'
 import { programArgv } from '../src/shared/node-flags.js'
+import { median } from './median.js'
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -108,12 +109,6 @@ const mbps = (bytes: number, s: number): number => bytes / 1e6 / s
 const fmt = (n: number): string => n.toFixed(1)
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3))
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
 
 async function part1(root: string, sizesGiB: number[]): Promise<void> {
   const dir = path.join(root, 'p1')
